@@ -174,12 +174,21 @@ def _close(name, a, b, atol=1e-5, rtol=1e-5, exact=False):
 
 
 @torch.no_grad()
-def self_check_text(cap: TextCapture, out, ids: torch.Tensor) -> list[str]:
+def self_check_text(cap: TextCapture, out, ids: torch.Tensor, soft_mask: torch.Tensor | None = None,
+                    soft_values: torch.Tensor | None = None, block_ids: torch.Tensor | None = None) -> list[str]:
     """Check every captured text probe against the model's own outputs or an independent recomputation.
 
+    soft_mask [T] marks the image/audio placeholder positions and soft_values [n, D] the soft tokens merged there;
+    block_ids [T] (>= 0 on image placeholder runs, -1 elsewhere) turns on the bidirectional image mask of
+    `use_bidirectional_attention == "vision"` as transformers 5.23 builds it: full layers causal; sliding layers
+    (causal OR same image block) AND k > q - window.
     Raises AssertionError on the first mismatch; returns a list of human-readable notes."""
     t, lm, cfg = cap.t, cap.lm, cap.cfg
     T = ids.shape[1]
+    if soft_mask is None:
+        soft_mask = torch.zeros(T, dtype=torch.bool)
+    # Placeholder positions are looked up as <pad> (id 0) for the embedding and the PLE token part.
+    lookup_ids = torch.where(soft_mask, torch.tensor(cfg.pad_token_id), ids[0])
     L = cfg.num_hidden_layers
     notes = []
     # Model-level outputs.
@@ -195,14 +204,17 @@ def self_check_text(cap: TextCapture, out, ids: torch.Tensor) -> list[str]:
     ref_logits = F.linear(t["text.final_norm"], lm.embed_tokens.weight)
     ref_logits = torch.tanh(ref_logits / cap_) * cap_
     _close("text.logits(recomputed)", t["text.logits"], ref_logits)
-    emb = lm.embed_tokens.weight[ids[0]] * (cfg.hidden_size ** 0.5)
+    emb = lm.embed_tokens.weight[lookup_ids] * (cfg.hidden_size ** 0.5)
+    if soft_values is not None:
+        _close("text.embed(soft tokens)", t["text.embed"][soft_mask], soft_values, exact=True)
+        emb[soft_mask] = soft_values
     _close("text.embed(recomputed)", t["text.embed"], emb)
     for l in range(L):
         _close(f"attentions[{l}]", t[f"text.{l}.attn_weights"], out.attentions[l][0], exact=True)
 
     if cfg.hidden_size_per_layer_input:
         P = cfg.hidden_size_per_layer_input
-        tok = lm.embed_tokens_per_layer.weight[ids[0]].reshape(T, L, P) * (P ** 0.5)
+        tok = lm.embed_tokens_per_layer.weight[lookup_ids].reshape(T, L, P) * (P ** 0.5)
         _close("text.ple_token", t["text.ple_token"], tok)
         ctx = F.linear(t["text.embed"], lm.per_layer_model_projection.weight) * cfg.hidden_size ** -0.5
         ctx = ctx.reshape(T, L, P)
@@ -256,6 +268,9 @@ def self_check_text(cap: TextCapture, out, ids: torch.Tensor) -> list[str]:
         qi = torch.arange(T)[:, None]; ki = torch.arange(T)[None, :]
         allowed = ki <= qi
         if cfg.layer_types[l] == "sliding_attention":
+            if block_ids is not None and cfg.use_bidirectional_attention == "vision":
+                same_block = (block_ids[:, None] == block_ids[None, :]) & (block_ids[:, None] >= 0)
+                allowed = allowed | same_block
             allowed = allowed & (ki > qi - cfg.sliding_window)
         scores = (q @ k.transpose(1, 2)).masked_fill(~allowed, float("-inf"))   # scale 1.0
         probs = torch.softmax(scores, dim=-1)

@@ -28,6 +28,7 @@ import json
 import platform
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 TOOLS = Path(__file__).resolve().parent
@@ -177,6 +178,7 @@ def load_f32(model_dir: Path):
 def write_model(name: str, assets: Path, tok_json: dict, samples, report: dict) -> None:
     import safetensors
     import goldens_models as gm
+    import goldens_multimodal as gmm
     import goldens_tiny_tokenizer as tt
 
     out_dir = assets / "models" / name
@@ -199,6 +201,8 @@ def write_model(name: str, assets: Path, tok_json: dict, samples, report: dict) 
         model.save_pretrained(out_dir)
     tt.write(out_dir, tok_json)
     tt.check_tokenizer(out_dir / "tokenizer.json")
+    with tempfile.TemporaryDirectory() as tmp:
+        gmm.write_processor_config(out_dir, Path(tmp))
 
     # The saved file: which tensors, which dtype; KV-shared layers' k/v.
     with safetensors.safe_open(out_dir / "model.safetensors", "pt") as f:
