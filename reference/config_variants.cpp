@@ -165,6 +165,7 @@ ModelConfig tiny_base(const ModelConfig& released, const std::string& name, int 
         v.num_attention_heads = 2;
         v.num_key_value_heads = 2;
         v.head_dim = 16;
+        v.position_embedding_size = 2048;  // still covers every patch position up to the 560 budget; saves 7 MB
     }
     if (c.audio) {
         AudioConfig& a = *c.audio;

@@ -17,7 +17,9 @@ struct Command {
 };
 
 const Command kCommands[] = {
+    {"info", gemma4::cli::cmd_info, "architecture table, parameter counts and memory needs of a model or variant"},
     {"probes", gemma4::cli::cmd_probes, "every probe name with its shape and meaning"},
+    {"tokenize", gemma4::cli::cmd_tokenize, "text to token ids and back with a checkpoint's tokenizer.json"},
 
 };
 

@@ -1,0 +1,127 @@
+// test_cli.cpp — the `gemma4` binary as a user runs it: info on variants and bundled models (JSON keys and values),
+// probes, and the exit codes and messages for bad input.
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+using json = nlohmann::json;
+
+namespace {
+
+struct RunResult {
+    int exit_code;
+    std::string out;  // stdout and stderr together
+};
+
+RunResult run_cli(const std::string& args) {
+    std::string cmd = std::string(GEMMA4_CLI_PATH) + " " + args + " 2>&1";
+    RunResult r{-1, ""};
+    FILE* pipe = popen(cmd.c_str(), "r");
+    if (!pipe) return r;
+    std::array<char, 4096> buf;
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
+    int status = pclose(pipe);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+bool bundled_present() {
+    return std::filesystem::exists(std::string(GEMMA4_ASSETS_DIR) + "/models/tiny-e2b/config.json");
+}
+
+}  // namespace
+
+TEST_CASE("gemma4 info --variant --json has the documented keys and published totals") {
+    struct Expect {
+        const char* variant;
+        double total_lo, total_hi;
+        int layers;
+    };
+    for (Expect e : {Expect{"e2b", 5.05e9, 5.15e9, 35}, Expect{"e4b", 7.9e9, 8.1e9, 42}, Expect{"26b-a4b", 25e9, 26e9, 30},
+                     Expect{"31b", 30.8e9, 31.5e9, 60}}) {
+        const std::string variant = e.variant;
+        CAPTURE(variant);
+        RunResult r = run_cli(std::string("info --json --context 4096 --variant ") + e.variant);
+        REQUIRE(r.exit_code == 0);
+        json j = json::parse(r.out);
+        CHECK(j["params_total"].get<double>() > e.total_lo);
+        CHECK(j["params_total"].get<double>() < e.total_hi);
+        CHECK(j["layers"].size() == static_cast<size_t>(e.layers));
+        for (const char* key : {"type", "window", "head_dim", "q_heads", "kv_heads"}) CHECK(j["layers"][0].contains(key));
+        CHECK(j["layers"].back()["type"] == "full_attention");
+        CHECK(j["layers"].back()["head_dim"] == 512);
+        CHECK(j.contains("params_ple"));
+        CHECK(j.contains("params_active"));
+        CHECK(j["memory"]["context"] == 4096);
+    }
+    json moe = json::parse(run_cli("info --json --variant 26b-a4b").out);
+    CHECK(moe["params_active"].get<double>() > 3.7e9);
+    CHECK(moe["params_active"].get<double>() < 3.9e9);
+    json e2b = json::parse(run_cli("info --json --variant e2b --context 100000").out);
+    // E2B: 15 non-shared layers cache K/V: 12 sliding (window 512) and 3 full; 1 KV head of 256 / 512 dims.
+    CHECK(e2b["memory"]["kv_sliding_layers"] == 12);
+    CHECK(e2b["memory"]["kv_full_layers"] == 3);
+    CHECK(e2b["memory"]["kv_sliding_bytes_f32"] == 12LL * 512 * 2 * 256 * 4);
+    CHECK(e2b["memory"]["kv_full_bytes_f32"] == 3LL * 100000 * 2 * 512 * 4);
+    CHECK(e2b["params_ple"] == 262144LL * 35 * 256);
+}
+
+TEST_CASE("gemma4 info text table shows the layer rhythm") {
+    RunResult r = run_cli("info --variant e2b");
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out.find("35 layers (28 sliding, 7 full)") != std::string::npos);
+    CHECK(r.out.find("PLE table") != std::string::npos);
+    CHECK(r.out.find("layers 15..34 reuse the K/V") != std::string::npos);
+}
+
+TEST_CASE("gemma4 info -m validates a bundled checkpoint") {
+    if (!bundled_present()) {
+        MESSAGE("bundled models missing; skipped");
+        return;
+    }
+    for (const char* m : {"tiny-e2b", "tiny-e4b", "tiny-26b-a4b", "tiny-31b"}) {
+        const std::string model = m;
+        CAPTURE(model);
+        RunResult r = run_cli(std::string("info --json -m ") + m);
+        REQUIRE(r.exit_code == 0);
+        json j = json::parse(r.out);
+        CHECK(j["tensors_checked"].get<int>() > 50);
+        CHECK(j["tensors_unexpected"].empty());
+    }
+}
+
+TEST_CASE("gemma4 errors are named and exit non-zero") {
+    RunResult r = run_cli("info -m /nonexistent/model");
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.find("/nonexistent/model") != std::string::npos);
+    r = run_cli("info --variant 7b");
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.find("unknown variant") != std::string::npos);
+    r = run_cli("info --bogus");
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.find("--bogus") != std::string::npos);
+    r = run_cli("info --variant e2b --context -5");
+    CHECK(r.exit_code == 2);
+    r = run_cli("frobnicate");
+    CHECK(r.exit_code == 2);
+    r = run_cli("info --help");
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find("--context") != std::string::npos);
+}
+
+TEST_CASE("gemma4 probes --json lists the probe table") {
+    RunResult r = run_cli("probes --json");
+    REQUIRE(r.exit_code == 0);
+    json j = json::parse(r.out);
+    REQUIRE(j.size() > 40);
+    bool found = false;
+    for (const json& p : j)
+        if (p["name"] == "text.L.attn_weights") found = p["shape"] == "H,T,S";
+    CHECK(found);
+}
