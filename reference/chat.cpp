@@ -53,7 +53,8 @@ std::string strip_thinking(std::string_view text) {
     std::string kept;
     for (size_t pos = 0;;) {
         const size_t close = text.find(kClose, pos);
-        const std::string_view part = text.substr(pos, close == std::string_view::npos ? std::string_view::npos : close - pos);
+        const std::string_view part =
+            text.substr(pos, close == std::string_view::npos ? std::string_view::npos : close - pos);
         kept += part.substr(0, part.find(kOpen));
         if (close == std::string_view::npos) break;
         pos = close + kClose.size();
@@ -73,9 +74,12 @@ ChatOptions ChatOptions::from_template(std::string_view chat_template) {
 std::string format_chat(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
                         const ChatOptions& options) {
     if (messages.empty()) throw Error("format_chat: no messages (the Gemma 4 template reads messages[0])");
-    for (const ChatMessage& m : messages)
-        if (m.role != "system" && m.role != "developer" && m.role != "user" && m.role != "assistant" && m.role != "model")
-            throw Error("format_chat: unknown role '" + m.role + "' (expected system, developer, user, assistant or model)");
+    for (const ChatMessage& m : messages) {
+        if (m.role != "system" && m.role != "developer" && m.role != "user" && m.role != "assistant" &&
+            m.role != "model")
+            throw Error("format_chat: unknown role '" + m.role +
+                        "' (expected system, developer, user, assistant or model)");
+    }
 
     std::string out = options.bos_token;
 

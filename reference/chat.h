@@ -1,6 +1,6 @@
 // chat.h — the Gemma 4 chat format: system / user / model turns with text, image, audio and video items, rendered to
 // exactly the string the official chat template (assets/tokenizer/gemma4_chat_template.jinja) renders, without a
-// Jinja engine. Left out: tools, tool calls and tool responses (the template's `tools`, `tool_calls`, `tool_responses`).
+// Jinja engine. Left out: tools, tool calls and tool responses (`tools`, `tool_calls`, `tool_responses`).
 #pragma once
 
 #include <string>

@@ -288,7 +288,8 @@ void Tokenizer::parse_tokenizer_json(const std::string& json_text) {
             if (c.length == token.size() && c.code_point != kInvalidCodePoint) char_ids_.emplace(c.code_point, id);
             for (size_t i = c.length; i < token.size(); i += c.length) {  // pairs of neighbours, for bpe()'s cuts
                 const Utf8Char d = next_char(token, i);
-                adjacent_chars_.insert(pair_key(static_cast<int32_t>(c.code_point), static_cast<int32_t>(d.code_point)));
+                adjacent_chars_.insert(
+                    pair_key(static_cast<int32_t>(c.code_point), static_cast<int32_t>(d.code_point)));
                 c = d;
             }
         }
@@ -414,9 +415,9 @@ void Tokenizer::parse_tokenizer_json(const std::string& json_text) {
             add_bos_token_ = !single.empty() && single[0].contains("SpecialToken");
         }
 
-        // Added tokens. Ids follow Hugging Face's rule (the id of the same string in the vocabulary, else the next id
-        // after the vocabulary); the "id" written in the file only agrees with it. A string listed twice keeps one id
-        // and the flags of its last entry.
+        // Added tokens. Ids follow Hugging Face's rule: the id of the same string in the vocabulary, else the next id
+        // after the vocabulary. (The file's "id" field is not read; HF only warns when it differs.) A string listed
+        // twice keeps one id and the flags of its last entry.
         int32_t next_new_id = static_cast<int32_t>(vocab_.size());
         std::unordered_set<std::string> special_contents;
         if (root.contains("added_tokens")) {
@@ -595,7 +596,8 @@ void Tokenizer::split_added_tokens(std::string_view text, const AddedTokenTrie& 
             size_t start = pos, stop = found_end;
             pos = found_end;
             if (token.single_word) {
-                const bool word_before = start > 0 && is_word_char(next_char(text, last_char_start(text.substr(0, start))).code_point);
+                const bool word_before =
+                    start > 0 && is_word_char(next_char(text, last_char_start(text.substr(0, start))).code_point);
                 const bool word_after = stop < text.size() && is_word_char(next_char(text, stop).code_point);
                 if (word_before || word_after) continue;
             }
@@ -799,10 +801,14 @@ void Tokenizer::bpe_merge(std::string_view word, std::vector<int32_t>& out) cons
         left.id = top.merged_id;
         left.next = right.next;
         if (right.next >= 0) symbols[right.next].prev = top.pos;
-        if (left.prev >= 0)
-            if (const MergeRule* r = find_rule(symbols[left.prev].id, left.id)) queue.push({r->rank, left.prev, r->merged_id});
-        if (left.next >= 0)
-            if (const MergeRule* r = find_rule(left.id, symbols[left.next].id)) queue.push({r->rank, top.pos, r->merged_id});
+        if (left.prev >= 0) {
+            if (const MergeRule* r = find_rule(symbols[left.prev].id, left.id))
+                queue.push({r->rank, left.prev, r->merged_id});
+        }
+        if (left.next >= 0) {
+            if (const MergeRule* r = find_rule(left.id, symbols[left.next].id))
+                queue.push({r->rank, top.pos, r->merged_id});
+        }
     }
     for (const Symbol& s : symbols)
         if (s.alive) out.push_back(s.id);

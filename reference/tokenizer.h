@@ -44,7 +44,7 @@ public:
     std::string decode(const std::vector<int32_t>& ids, bool skip_special = false) const;
 
     int32_t token_id(std::string_view token) const;  // added tokens first, then the BPE vocabulary; -1 if absent
-    std::string_view token_text(int32_t id) const;   // the vocabulary string ("▁world", "<0x41>"); Error if out of range
+    std::string_view token_text(int32_t id) const;   // vocabulary string ("▁world", "<0x41>"); Error if out of range
     int32_t vocab_size() const { return static_cast<int32_t>(id_text_.size()); }  // highest id + 1
     bool is_special(int32_t id) const;               // an added token marked "special"
 

@@ -25,7 +25,8 @@ gemma4::ChatMessage message_from_json(const nlohmann::json& m) {
     }
     for (const nlohmann::json& item : content) {
         const std::string type = item.at("type").get<std::string>();
-        if (type == "text") message.content.push_back(gemma4::ChatContent::from_text(item.at("text").get<std::string>()));
+        if (type == "text")
+            message.content.push_back(gemma4::ChatContent::from_text(item.at("text").get<std::string>()));
         else if (type == "image") message.content.push_back(gemma4::ChatContent::image());
         else if (type == "audio") message.content.push_back(gemma4::ChatContent::audio());
         else if (type == "video") message.content.push_back(gemma4::ChatContent::video());
@@ -45,7 +46,8 @@ std::string read_file(const std::string& path) {
 TEST_CASE("chat: format_chat renders every golden conversation exactly as the Jinja template does") {
     std::ifstream in(kAssets + "/chat_goldens.jsonl");
     REQUIRE(in.good());
-    const gemma4::ChatOptions template_options = gemma4::ChatOptions::from_template(read_file(kAssets + "/gemma4_chat_template.jinja"));
+    const gemma4::ChatOptions template_options =
+        gemma4::ChatOptions::from_template(read_file(kAssets + "/gemma4_chat_template.jinja"));
     int cases = 0;
     for (std::string line; std::getline(in, line); ++cases) {
         const auto golden = nlohmann::json::parse(line);
@@ -84,10 +86,12 @@ TEST_CASE("chat: errors and template options") {
                          doctest::Contains("unknown role 'tool'"), gemma4::Error);
     CHECK_THROWS_AS(gemma4::format_chat({ChatMessage{"system", {gemma4::ChatContent::image()}}}, true), gemma4::Error);
 
-    const gemma4::ChatOptions large = gemma4::ChatOptions::from_template(read_file(kAssets + "/gemma4_chat_template.jinja"));
+    const gemma4::ChatOptions large =
+        gemma4::ChatOptions::from_template(read_file(kAssets + "/gemma4_chat_template.jinja"));
     CHECK(large.empty_thought_channel);
     CHECK_FALSE(large.newline_after_think);
-    const gemma4::ChatOptions other = gemma4::ChatOptions::from_template("{{- '<|think|>\\n' -}}{{- '<|turn>model\\n' -}}");
+    const gemma4::ChatOptions other =
+        gemma4::ChatOptions::from_template("{{- '<|think|>\\n' -}}{{- '<|turn>model\\n' -}}");
     CHECK_FALSE(other.empty_thought_channel);
     CHECK(other.newline_after_think);
 }

@@ -66,7 +66,8 @@ bool is_valid_utf8(const std::string& s) {
 
 // Loaded once per process: the Gemma 3 tokenizer.json is 33 MB.
 const Tokenizer* gemma3() {
-    static const Tokenizer* tok = fs::exists(kGemma3Dir + "/tokenizer.json") ? new Tokenizer(Tokenizer::load(kGemma3Dir)) : nullptr;
+    static const Tokenizer* tok =
+        fs::exists(kGemma3Dir + "/tokenizer.json") ? new Tokenizer(Tokenizer::load(kGemma3Dir)) : nullptr;
     return tok;
 }
 
@@ -89,15 +90,16 @@ void check_goldens(const Tokenizer& tok, const std::string& name) {
         const std::string want = nlohmann::json::parse(expected_text[i]).get<std::string>();
         const std::string got = tok.decode(parse_ids(expected_ids[i]));
         if (got != want && decode_mismatches++ == 0)
-            MESSAGE(name << ": first differing decode, line " << i + 1 << "\n  expected: " << nlohmann::json(want).dump()
+            MESSAGE(name << ": first differing decode, line " << i + 1
+                         << "\n  expected: " << nlohmann::json(want).dump()
                          << "\n  got:      " << nlohmann::json(got).dump());
         if (want == corpus[i]) {  // where HF round-trips the text, so must we
             CHECK(tok.decode(ids) == corpus[i]);
             ++round_trips;
         }
     }
-    MESSAGE(name << ": " << corpus.size() - id_mismatches << "/" << corpus.size() << " corpus lines give identical ids; "
-                 << round_trips << " lines round-trip through decode in HF and here");
+    MESSAGE(name << ": " << corpus.size() - id_mismatches << "/" << corpus.size()
+                 << " corpus lines give identical ids; " << round_trips << " lines round-trip through decode in HF and here");
     CHECK(id_mismatches == 0);
     CHECK(decode_mismatches == 0);
 
@@ -209,7 +211,8 @@ TEST_CASE("tokenizer: decoding random ids never crashes, and out-of-range ids th
                 const unsigned kind = rng() % 10;
                 if (kind < 5) id = byte_ids[rng() % 256];  // mostly bytes: invalid UTF-8 runs
                 else if (kind < 9) id = static_cast<int32_t>(rng() % tok->vocab_size());
-                else id = (rng() % 2) ? -1 - static_cast<int32_t>(rng() % 5) : tok->vocab_size() + static_cast<int32_t>(rng() % 5);
+                else if (rng() % 2) id = -1 - static_cast<int32_t>(rng() % 5);
+                else id = tok->vocab_size() + static_cast<int32_t>(rng() % 5);
                 out_of_range = out_of_range || id < 0 || id >= tok->vocab_size();
             }
             if (out_of_range) {
@@ -252,7 +255,8 @@ TEST_CASE("tokenizer: malformed tokenizer.json files are errors that name the fi
     CHECK(load_error("unigram.json", small_tokenizer_json(R"({"type": "Unigram", "vocab": []})"))
               .find("model type 'Unigram'") != std::string::npos);
     CHECK(load_error("bad_merge.json",
-                     small_tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": [["a", "c"]]})"))
+                     small_tokenizer_json(
+                         R"({"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": [["a", "c"]]})"))
               .find("'c', which is not in the vocabulary") != std::string::npos);
     CHECK(load_error("bad_merged.json",
                      small_tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]})"))
@@ -262,11 +266,14 @@ TEST_CASE("tokenizer: malformed tokenizer.json files are errors that name the fi
               .find("merge #0") != std::string::npos);
     CHECK(load_error("nfkc.json", small_tokenizer_json(kSmallModel, R"("normalizer": {"type": "NFKC"}, )"))
               .find("normalizer 'NFKC'") != std::string::npos);
-    CHECK(load_error("regex.json", small_tokenizer_json(kSmallModel, R"("pre_tokenizer": {"type": "Split", "pattern": {"Regex": "\\s+"}, "behavior": "Isolated", "invert": false}, )"))
+    CHECK(load_error("regex.json",
+                     small_tokenizer_json(kSmallModel, R"("pre_tokenizer": {"type": "Split", "pattern": {"Regex": "\\s+"},
+                                                           "behavior": "Isolated", "invert": false}, )"))
               .find("Regex") != std::string::npos);
     CHECK(load_error("bytelevel.json", small_tokenizer_json(kSmallModel, R"("decoder": {"type": "ByteLevel"}, )"))
               .find("decoder 'ByteLevel'") != std::string::npos);
-    CHECK(load_error("vocab_type.json", small_tokenizer_json(R"({"type": "BPE", "vocab": {"a": "zero"}, "merges": []})"))
+    CHECK(load_error("vocab_type.json",
+                     small_tokenizer_json(R"({"type": "BPE", "vocab": {"a": "zero"}, "merges": []})"))
               .find("unexpected content") != std::string::npos);
     CHECK(load_error("good.json", small_tokenizer_json(kSmallModel)).empty());
 

@@ -157,15 +157,16 @@ int cmd_tokenize(int argc, char** argv) {
     Args args(argc, argv, 2, options);
     if (args.has("--help")) {
         std::printf("%s", usage("gemma4 tokenize -m MODEL (--jsonl FILE | --decode FILE | -p TEXT | --bench)",
-                                "Runs the Hugging Face tokenizer.json of MODEL (a directory, or a bundled model such as\n"
-                                "tiny-e2b): the same ids as the `tokenizers` library.\n"
+                                "Runs the Hugging Face tokenizer.json of MODEL (a directory, or a bundled model\n"
+                                "such as tiny-e2b): the same ids as the `tokenizers` library.\n"
                                 "Special tokens written in the text (\"<bos>\", \"<|turn>\") become their ids.",
                                 options)
                               .c_str());
         return 0;
     }
     if (!args.positional().empty()) throw Error("unexpected argument '" + args.positional()[0] + "' (see --help)");
-    if (!args.has("--model")) throw Error("needs -m MODEL, a directory holding tokenizer.json or a bundled name (see --help)");
+    if (!args.has("--model"))
+        throw Error("needs -m MODEL, a directory holding tokenizer.json or a bundled name (see --help)");
     const int actions = args.has("--jsonl") + args.has("--decode") + args.has("--prompt") + args.has("--bench");
     if (actions != 1) throw Error("give exactly one of --jsonl, --decode, -p or --bench (see --help)");
 
