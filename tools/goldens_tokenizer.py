@@ -548,7 +548,8 @@ def write_chat_goldens(template_path: Path, out_path: Path) -> None:
     print(f"wrote {out_path} ({len(chat_cases())} conversations)")
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """Writes the corpus, the id goldens of every tokenizer we test, and the chat goldens (d of make_goldens.py)."""
     import tokenizers
     import transformers
 
@@ -563,3 +564,7 @@ if __name__ == "__main__":
     if TINY_JSON.exists():
         write_tokenizer_goldens(TINY_JSON, corpus_path, ASSETS / "tiny.ids.txt")
     write_chat_goldens(CHAT_TEMPLATE, ASSETS / "chat_goldens.jsonl")
+
+
+if __name__ == "__main__":
+    main()

@@ -323,6 +323,8 @@ def main() -> None:
     ap.add_argument("--skip-checkpoints", action="store_true",
                     help="reuse the checkpoints already in assets/models (only rewrite goldens)")
     ap.add_argument("--no-multimodal", action="store_true", help="skip the vision and audio goldens")
+    ap.add_argument("--no-tokenizer-goldens", action="store_true",
+                    help="skip (d): the tokenizer corpus, its id goldens and the chat goldens (tools/goldens_tokenizer.py)")
     args = ap.parse_args()
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
@@ -384,6 +386,10 @@ def main() -> None:
     versions_path.parent.mkdir(parents=True, exist_ok=True)
     versions_path.write_text(json.dumps(versions, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     log(f"wrote {versions_path}")
+
+    if not args.no_tokenizer_goldens:  # (d) after (b), so the tiny tokenizer's goldens use the file just written
+        import goldens_tokenizer
+        goldens_tokenizer.main()
 
 
 if __name__ == "__main__":
