@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "error.h"
+#include "test_util.h"
 #include "npz.h"
 
 using namespace gemma4;
@@ -24,25 +25,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static int counter = 0;
-        std::random_device rd;
-        path = fs::temp_directory_path() / ("gemma4_npz_" + std::to_string(::getpid()) + "_" +
-                                            std::to_string(counter++) + "_" + std::to_string(rd()));
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string file(const std::string& name) const { return (path / name).string(); }
+struct TempDir : test::TempDir {
+    TempDir() : test::TempDir("gemma4_npz") {}
 };
 
-bool contains(const std::string& haystack, const std::string& needle) {
-    return haystack.find(needle) != std::string::npos;
-}
+using test::contains;
 
 std::string read_error(const std::string& path) {
     try {

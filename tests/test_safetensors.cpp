@@ -16,6 +16,7 @@
 
 #include "dtype.h"
 #include "error.h"
+#include "test_util.h"
 #include "safetensors.h"
 
 using namespace gemma4;
@@ -23,21 +24,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static int counter = 0;
-        std::random_device rd;
-        path = fs::temp_directory_path() / ("gemma4_st_" + std::to_string(::getpid()) + "_" +
-                                            std::to_string(counter++) + "_" + std::to_string(rd()));
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string file(const std::string& name) const { return (path / name).string(); }
+struct TempDir : test::TempDir {
+    TempDir() : test::TempDir("gemma4_st") {}
 };
 
 template <typename T>
@@ -86,9 +74,7 @@ std::string open_dir_error(const std::string& dir) {
     return "";
 }
 
-bool contains(const std::string& haystack, const std::string& needle) {
-    return haystack.find(needle) != std::string::npos;
-}
+using test::contains;
 
 // Reference f16 decoding by arithmetic, independent of the bit manipulation in dtype.h.
 double f16_reference(uint16_t h) {
