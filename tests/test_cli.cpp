@@ -9,27 +9,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "test_util.h"
+
 using json = nlohmann::json;
+using gemma4::test::CliResult;
+using gemma4::test::run_cli;
 
 namespace {
-
-struct RunResult {
-    int exit_code;
-    std::string out;  // stdout and stderr together
-};
-
-RunResult run_cli(const std::string& args) {
-    std::string cmd = std::string(GEMMA4_CLI_PATH) + " " + args + " 2>&1";
-    RunResult r{-1, ""};
-    FILE* pipe = popen(cmd.c_str(), "r");
-    if (!pipe) return r;
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
-    int status = pclose(pipe);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
 
 bool bundled_present() {
     return std::filesystem::exists(std::string(GEMMA4_ASSETS_DIR) + "/models/tiny-e2b/config.json");
@@ -47,7 +33,7 @@ TEST_CASE("gemma4 info --variant --json has the documented keys and published to
                      Expect{"31b", 30.8e9, 31.5e9, 60}}) {
         const std::string variant = e.variant;
         CAPTURE(variant);
-        RunResult r = run_cli(std::string("info --json --context 4096 --variant ") + e.variant);
+        CliResult r = run_cli(std::string("info --json --context 4096 --variant ") + e.variant);
         REQUIRE(r.exit_code == 0);
         json j = json::parse(r.out);
         CHECK(j["params_total"].get<double>() > e.total_lo);
@@ -73,7 +59,7 @@ TEST_CASE("gemma4 info --variant --json has the documented keys and published to
 }
 
 TEST_CASE("gemma4 info text table shows the layer rhythm") {
-    RunResult r = run_cli("info --variant e2b");
+    CliResult r = run_cli("info --variant e2b");
     REQUIRE(r.exit_code == 0);
     CHECK(r.out.find("35 layers (28 sliding, 7 full)") != std::string::npos);
     CHECK(r.out.find("PLE table") != std::string::npos);
@@ -88,7 +74,7 @@ TEST_CASE("gemma4 info -m validates a bundled checkpoint") {
     for (const char* m : {"tiny-e2b", "tiny-e4b", "tiny-26b-a4b", "tiny-31b"}) {
         const std::string model = m;
         CAPTURE(model);
-        RunResult r = run_cli(std::string("info --json -m ") + m);
+        CliResult r = run_cli(std::string("info --json -m ") + m);
         REQUIRE(r.exit_code == 0);
         json j = json::parse(r.out);
         CHECK(j["tensors_checked"].get<int>() > 50);
@@ -97,7 +83,7 @@ TEST_CASE("gemma4 info -m validates a bundled checkpoint") {
 }
 
 TEST_CASE("gemma4 errors are named and exit non-zero") {
-    RunResult r = run_cli("info -m /nonexistent/model");
+    CliResult r = run_cli("info -m /nonexistent/model");
     CHECK(r.exit_code == 2);
     CHECK(r.out.find("/nonexistent/model") != std::string::npos);
     r = run_cli("info --variant 7b");
@@ -116,7 +102,7 @@ TEST_CASE("gemma4 errors are named and exit non-zero") {
 }
 
 TEST_CASE("gemma4 probes --json lists the probe table") {
-    RunResult r = run_cli("probes --json");
+    CliResult r = run_cli("probes --json");
     REQUIRE(r.exit_code == 0);
     json j = json::parse(r.out);
     REQUIRE(j.size() > 40);

@@ -1,8 +1,11 @@
 // test_util.h — small helpers the test files share: a self-removing temporary directory and a substring check.
 #pragma once
 
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
+#include <cstdio>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -31,6 +34,26 @@ struct TempDir {
 
 inline bool contains(const std::string& haystack, const std::string& needle) {
     return haystack.find(needle) != std::string::npos;
+}
+
+// Runs the gemma4 CLI built beside the tests with the given arguments; returns its exit code and everything it printed
+// (stdout and stderr together).
+struct CliResult {
+    int exit_code = -1;
+    std::string out;
+};
+
+inline CliResult run_cli(const std::string& args) {
+    const std::string cmd = std::string(GEMMA4_CLI_PATH) + " " + args + " 2>&1";
+    CliResult r;
+    FILE* pipe = popen(cmd.c_str(), "r");
+    if (!pipe) return r;
+    std::array<char, 4096> buf;
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
+    const int status = pclose(pipe);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
 }
 
 }  // namespace gemma4::test
