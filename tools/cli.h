@@ -37,5 +37,8 @@ std::string usage(const std::string& synopsis, const std::string& description, c
 int cmd_info(int argc, char** argv);
 int cmd_probes(int argc, char** argv);
 int cmd_tokenize(int argc, char** argv);
+int cmd_run(int argc, char** argv);
+int cmd_trace(int argc, char** argv);
+int cmd_check(int argc, char** argv);
 
 }  // namespace gemma4::cli

@@ -18,6 +18,9 @@ struct Command {
 
 const Command kCommands[] = {
     {"info", gemma4::cli::cmd_info, "architecture table, parameter counts and memory needs of a model or variant"},
+    {"run", gemma4::cli::cmd_run, "generate text from a prompt, streaming tokens, with tok/s at the end"},
+    {"trace", gemma4::cli::cmd_trace, "run once and save the chosen probes to a numpy .npz"},
+    {"check", gemma4::cli::cmd_check, "compare two traces probe by probe; name the first probe over tolerance"},
     {"probes", gemma4::cli::cmd_probes, "every probe name with its shape and meaning"},
     {"tokenize", gemma4::cli::cmd_tokenize, "text to token ids and back with a checkpoint's tokenizer.json"},
 

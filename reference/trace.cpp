@@ -1,0 +1,71 @@
+// trace.cpp — writing and reading the meta of .npz traces (trace.h).
+#include "trace.h"
+
+#include <openssl/evp.h>
+
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+
+#include "error.h"
+
+namespace gemma4 {
+
+void write_trace(const std::string& path, const std::vector<RecordingSink::Entry>& probes, const TraceMeta& meta) {
+    NpzWriter out(path);
+    for (const RecordingSink::Entry& e : probes) out.add_f32(e.name, e.data.data(), e.shape);
+    out.add_string("meta.model", meta.model);
+    out.add_string("meta.config_hash", meta.config_hash);
+    out.add_string("meta.prompt", meta.prompt);
+    out.add_i64("meta.tokens", meta.tokens.data(), {static_cast<int64_t>(meta.tokens.size())});
+    out.add_string("meta.backend", meta.backend);
+    out.add_string("meta.tool_version", meta.tool_version);
+    out.close();
+}
+
+TraceMeta trace_meta(const std::vector<NpyArray>& arrays, const std::string& path) {
+    TraceMeta m;
+    auto text = [&](const char* name, std::string* out) {
+        if (const NpyArray* a = find_array(arrays, name)) {
+            try {
+                *out = a->to_string();
+            } catch (const Error& e) {
+                throw Error(path + ": " + name + ": " + e.what());
+            }
+        }
+    };
+    text("meta.model", &m.model);
+    text("meta.config_hash", &m.config_hash);
+    text("meta.prompt", &m.prompt);
+    text("meta.backend", &m.backend);
+    text("meta.tool_version", &m.tool_version);
+    if (const NpyArray* a = find_array(arrays, "meta.tokens")) {
+        try {
+            m.tokens = a->to_i64();
+        } catch (const Error& e) {
+            throw Error(path + ": meta.tokens: " + e.what());
+        }
+    }
+    return m;
+}
+
+std::string sha256_file_hex(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error(path + ": cannot open to hash");
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+    char buf[1 << 16];
+    while (in) {
+        in.read(buf, sizeof buf);
+        EVP_DigestUpdate(ctx, buf, static_cast<size_t>(in.gcount()));
+    }
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx, digest, &len);
+    EVP_MD_CTX_free(ctx);
+    std::ostringstream hex;
+    for (unsigned int i = 0; i < len; ++i) hex << std::hex << std::setw(2) << std::setfill('0') << static_cast<int>(digest[i]);
+    return hex.str();
+}
+
+}  // namespace gemma4

@@ -1,0 +1,116 @@
+// test_cli_model.cpp — gemma4 run / trace / check as a user runs them: generation equal to transformers' greedy
+// tokens, a trace that `check` accepts against the golden, the first divergent probe named in execution order, and
+// the errors for bad input.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "checkpoint.h"
+#include "npz.h"
+#include "test_util.h"
+
+using namespace gemma4;
+using gemma4::test::CliResult;
+using gemma4::test::contains;
+using gemma4::test::run_cli;
+
+namespace {
+
+std::string golden(const std::string& name) { return (std::filesystem::path(assets_dir()) / "goldens" / name).string(); }
+
+}  // namespace
+
+TEST_CASE("gemma4 run: greedy tokens equal transformers' for a text prompt") {
+    std::ifstream in(golden("tiny-e2b-generate.json"));
+    REQUIRE(in);
+    nlohmann::json g = nlohmann::json::parse(in);
+    REQUIRE(g["prompt"] == "<bos>Hello world!");
+    CliResult r = run_cli("run -m tiny-e2b -p 'Hello world!' -n 8 --ids");
+    REQUIRE(r.exit_code == 0);
+    std::string expected = "ids:";
+    for (int id : g["generated_ids"]) {
+        expected += ' ';
+        expected += std::to_string(id);
+    }
+    CHECK(contains(r.out, expected));
+    CHECK(contains(r.out, "tok/s"));
+    // --backend ref gives the same tokens.
+    CHECK(contains(run_cli("run -m tiny-e2b -p 'Hello world!' -n 8 --ids --backend ref").out, expected));
+}
+
+TEST_CASE("gemma4 trace writes what gemma4 check accepts against the golden") {
+    test::TempDir dir("gemma4_cli_trace");
+    std::vector<NpyArray> g = read_npz(golden("tiny-26b-a4b-t20.npz"));
+    std::string tokens;
+    for (int64_t id : find_array(g, "meta.tokens")->to_i64()) {
+        if (!tokens.empty()) tokens += ',';
+        tokens += std::to_string(id);
+    }
+    const std::string out = dir.file("run.npz");
+    CliResult r = run_cli("trace -m tiny-26b-a4b --tokens " + tokens + " --probes 'text.*' -o " + out);
+    REQUIRE(r.exit_code == 0);
+    CHECK(contains(r.out, "wrote " + out));
+    std::vector<NpyArray> ours = read_npz(out);
+    REQUIRE(find_array(ours, "text.logits") != nullptr);
+    CHECK(find_array(ours, "text.logits")->shape == std::vector<int64_t>{20, 512});
+    CHECK(find_array(ours, "meta.model")->to_string() == "tiny-26b-a4b");
+    CHECK(find_array(ours, "meta.backend")->to_string() == "ref");
+    r = run_cli("check " + out + " " + golden("tiny-26b-a4b-t20.npz") + " --quiet");
+    CHECK(r.exit_code == 0);
+    CHECK(contains(r.out, " 0 over tolerance"));
+    // Only the requested probes are kept.
+    r = run_cli("trace -m tiny-26b-a4b --tokens " + tokens + " --probes 'text.*.attn_weights,text.logits' -o " + out);
+    REQUIRE(r.exit_code == 0);
+    CHECK(read_npz(out).size() == 12 + 1 + 6);  // 12 layers' attention maps, the logits, 6 meta entries
+}
+
+TEST_CASE("gemma4 check -m runs the model on the golden's tokens") {
+    CliResult r = run_cli("check -m tiny-e4b --golden " + golden("tiny-e4b-t9.npz"));
+    CHECK(r.exit_code == 0);
+    CHECK(contains(r.out, "text.11.layer_out"));
+    r = run_cli("check -m tiny-31b --golden " + golden("tiny-31b-text.npz") + " --backend blas -q");
+    CHECK(r.exit_code == 0);
+}
+
+TEST_CASE("gemma4 check names the first probe over tolerance in execution order") {
+    test::TempDir dir("gemma4_cli_check");
+    std::vector<NpyArray> g = read_npz(golden("tiny-e2b-t8.npz"));
+    // Perturb a late probe and an early one; the file order is alphabetical, the report must follow the forward pass.
+    NpzWriter w(dir.file("bad.npz"));
+    for (const NpyArray& a : g) {
+        if (a.name.rfind("meta.", 0) == 0) continue;
+        std::vector<float> v = a.to_f32();
+        if (a.name == "text.7.mlp_out" || a.name == "text.2.attn_v") v[3] += 0.5f;
+        w.add_f32(a.name, v.data(), a.shape);
+    }
+    w.close();
+    CliResult r = run_cli("check " + dir.file("bad.npz") + " " + golden("tiny-e2b-t8.npz"));
+    CHECK(r.exit_code == 1);
+    CHECK(contains(r.out, "2 over tolerance"));
+    CHECK(contains(r.out, "first probe over tolerance: text.2.attn_v"));
+}
+
+TEST_CASE("gemma4 run / trace / check refuse bad input with a named error") {
+    CliResult r = run_cli("run -m tiny-e2b --tokens 2,999");
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.out, "999"));
+    CHECK(contains(r.out, "vocabulary"));
+    r = run_cli("run -m tiny-e2b -p hi -n 200000");
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.out, "context"));
+    r = run_cli("run -m tiny-e2b --tokens 2,x");
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.out, "'x'"));
+    r = run_cli("trace -m tiny-e2b --tokens 2,3 -o /nonexistent-dir/x.npz");
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.out, "/nonexistent-dir"));
+    r = run_cli("trace -m tiny-e2b --tokens 2,3 --probes 'nothing.*' -o /tmp/never.npz");
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.out, "no probe matched"));
+    r = run_cli("check /nonexistent.npz " + golden("tiny-e2b-t8.npz"));
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.out, "/nonexistent.npz"));
+}

@@ -1,0 +1,29 @@
+// model_args.h — what the model-running subcommands (run, trace, check) share: the backend flag, token lists, and
+// turning -p / --tokens / --chat into the ids the model sees.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cli.h"
+#include "ops.h"
+#include "tokenizer.h"
+
+namespace gemma4::cli {
+
+// "ref" or "blas"; anything else is an error listing the choices.
+MatmulBackend parse_backend(const std::string& name);
+const char* backend_name(MatmulBackend b);
+
+// "2,45, 7" → {2, 45, 7}; errors name the offending entry.
+std::vector<int32_t> parse_token_list(const std::string& text);
+
+// The prompt's ids: --tokens as given; or -p TEXT through the model's tokenizer, with <bos> (unless --no-bos) and,
+// with --chat, wrapped as one user turn with the generation prompt. *prompt_text receives the text the tokenizer saw.
+std::vector<int32_t> prompt_ids(const Args& args, const std::string& model_dir, const Tokenizer* tokenizer, std::string* prompt_text);
+
+// The options above, for each command's option table.
+std::vector<Option> prompt_options();
+
+}  // namespace gemma4::cli
