@@ -23,12 +23,17 @@ std::string golden(const std::string& name) { return (std::filesystem::path(asse
 
 }  // namespace
 
-TEST_CASE("gemma4 run: greedy tokens equal transformers' for a text prompt") {
+TEST_CASE("gemma4 run: greedy tokens equal transformers' generate()") {
     std::ifstream in(golden("tiny-e2b-generate.json"));
     REQUIRE(in);
     nlohmann::json g = nlohmann::json::parse(in);
-    REQUIRE(g["prompt"] == "<bos>Hello world!");
-    CliResult r = run_cli("run -m tiny-e2b -p 'Hello world!' -n 8 --ids");
+    std::string prompt;
+    for (int id : g["prompt_ids"]) {
+        if (!prompt.empty()) prompt += ',';
+        prompt += std::to_string(id);
+    }
+    const std::string n = std::to_string(g["max_new_tokens"].get<int>());
+    CliResult r = run_cli("run -m tiny-e2b --tokens " + prompt + " -n " + n + " --ids");
     REQUIRE(r.exit_code == 0);
     std::string expected = "ids:";
     for (int id : g["generated_ids"]) {
@@ -38,7 +43,10 @@ TEST_CASE("gemma4 run: greedy tokens equal transformers' for a text prompt") {
     CHECK(contains(r.out, expected));
     CHECK(contains(r.out, "tok/s"));
     // --backend ref gives the same tokens.
-    CHECK(contains(run_cli("run -m tiny-e2b -p 'Hello world!' -n 8 --ids --backend ref").out, expected));
+    CHECK(contains(run_cli("run -m tiny-e2b --tokens " + prompt + " -n " + n + " --ids --backend ref").out, expected));
+    // -p goes through the chat format unless --raw; both run.
+    CHECK(run_cli("run -m tiny-e2b -p 'Hello world!' -n 4").exit_code == 0);
+    CHECK(run_cli("run -m tiny-e2b -p 'Hello world!' -n 4 --raw").exit_code == 0);
 }
 
 TEST_CASE("gemma4 trace writes what gemma4 check accepts against the golden") {

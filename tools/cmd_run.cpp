@@ -1,5 +1,8 @@
 // cmd_run.cpp — `gemma4 run`: generate text from a prompt, streaming tokens as they come, with the speed of prefill
 // and decode at the end. Text only for now (images and audio arrive with the towers).
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -56,9 +59,11 @@ int cmd_run(int argc, char** argv) {
     options.insert(options.end(), more.begin(), more.end());
     Args args(argc, argv, 2, options);
     if (args.has("--help")) {
-        std::printf("%s", usage("gemma4 run [-m MODEL] (-p TEXT | --tokens IDS) [-n N] [--temp T] [--backend ref|blas]",
+        std::printf("%s", usage("gemma4 run [-m MODEL] (-p TEXT | --tokens IDS) [--raw] [-n N] [--temp T] [--backend ref|blas]",
                                 "Generates text with the float32 reference, streaming each token as it is chosen, then\n"
-                                "prints prefill and decode speed. Greedy unless --temp is above 0.",
+                                "prints prefill and decode speed and peak memory. -p is sent as a user turn of the Gemma 4\n"
+                                "chat format unless --raw; generation stops at the end of the model's turn or <eos>.\n"
+                                "Greedy unless --temp is above 0.",
                                 options)
                               .c_str());
         return 0;
@@ -78,7 +83,7 @@ int cmd_run(int argc, char** argv) {
     if (std::filesystem::exists(std::filesystem::path(ck.dir) / "tokenizer.json")) tok = std::make_unique<Tokenizer>(Tokenizer::load(ck.dir));
     std::string prompt_text;
     TextInput input;
-    input.tokens = prompt_ids(args, ck.dir, tok.get(), &prompt_text);
+    input.tokens = prompt_ids(args, ck.dir, tok.get(), ck.config.text.bos_token_id, ck.config.text.vocab_size, &prompt_text);
     const int64_t limit = ck.config.text.max_position_embeddings;
     if (int64_t(input.tokens.size()) + max_new > limit)
         throw Error("the prompt (" + std::to_string(input.tokens.size()) + " tokens) plus -n " + std::to_string(max_new) +
@@ -88,7 +93,7 @@ int cmd_run(int argc, char** argv) {
     KvCache cache(model.config());
     std::vector<int32_t> generated;
     std::string printed;
-    if (!prompt_text.empty()) std::printf("%s", prompt_text.c_str());
+    if (args.has("--raw")) std::printf("%s", prompt_text.c_str());  // the chat template's markup is not echoed
     std::fflush(stdout);
     GenerateStats stats = generate(model, cache, input, max_new, stop_ids(ck, tok.get()), sampling, forward, [&](int32_t id) {
         generated.push_back(id);
@@ -111,11 +116,15 @@ int cmd_run(int argc, char** argv) {
         for (int32_t id : generated) std::printf(" %d", id);
         std::printf("\n");
     }
-    std::fprintf(stderr, "[%s, backend %s] prefill %d tokens in %.3f s (%.1f tok/s); decode %d tokens in %.3f s (%.1f tok/s)%s\n",
+    struct rusage usage {};
+    getrusage(RUSAGE_SELF, &usage);
+    std::fprintf(stderr,
+                 "[%s, backend %s] prefill %d tokens in %.3f s (%.1f tok/s); decode %d tokens in %.3f s (%.1f tok/s)%s; "
+                 "peak RSS %.2f GiB\n",
                  ck.config.name.c_str(), backend_name(forward.backend), stats.prompt_tokens, stats.prefill_seconds,
                  stats.prompt_tokens / std::max(stats.prefill_seconds, 1e-9), stats.generated_tokens, stats.decode_seconds,
                  stats.generated_tokens > 1 ? (stats.generated_tokens - 1) / std::max(stats.decode_seconds, 1e-9) : 0.0,
-                 stats.stopped_at_eos ? ", stopped at end of sequence" : "");
+                 stats.stopped_at_eos ? ", stopped at end of turn" : "", usage.ru_maxrss / (1024.0 * 1024.0));
     return 0;
 }
 

@@ -57,7 +57,7 @@ int cmd_trace(int argc, char** argv) {
     if (std::filesystem::exists(std::filesystem::path(ck.dir) / "tokenizer.json")) tok = std::make_unique<Tokenizer>(Tokenizer::load(ck.dir));
     TraceMeta meta;
     TextInput input;
-    input.tokens = prompt_ids(args, ck.dir, tok.get(), &meta.prompt);
+    input.tokens = prompt_ids(args, ck.dir, tok.get(), ck.config.text.bos_token_id, ck.config.text.vocab_size, &meta.prompt);
     if (int64_t(input.tokens.size()) > ck.config.text.max_position_embeddings)
         throw Error("the prompt has " + std::to_string(input.tokens.size()) + " tokens, more than the model's context of " +
                     std::to_string(ck.config.text.max_position_embeddings));

@@ -1,6 +1,7 @@
 // model_args.cpp — shared option handling of run / trace / check (model_args.h).
 #include "model_args.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "chat.h"
@@ -39,21 +40,36 @@ std::vector<Option> prompt_options() {
     return {
         {"--prompt", "-p", "TEXT", "the prompt text (tokenized with the model's tokenizer.json, <bos> prepended)"},
         {"--tokens", "", "ID,ID,...", "feed these token ids directly instead of -p"},
-        {"--chat", "", "", "wrap -p as a user turn of the Gemma 4 chat format, ending with the model's turn"},
-        {"--no-bos", "", "", "do not prepend <bos> to -p"},
+        {"--random-tokens", "", "N", "feed <bos> and N-1 fixed pseudo-random ids (synthetic checkpoints, benchmarks)"},
+        {"--raw", "", "", "feed -p as it is (with <bos>) instead of as a user turn of the Gemma 4 chat format"},
+        {"--no-bos", "", "", "with --raw: do not prepend <bos>"},
     };
 }
 
-std::vector<int32_t> prompt_ids(const Args& args, const std::string& model_dir, const Tokenizer* tokenizer, std::string* prompt_text) {
-    if (args.has("--prompt") == args.has("--tokens")) throw Error("give exactly one of -p TEXT or --tokens ID,ID,...");
-    if (args.has("--tokens")) {
-        if (prompt_text) prompt_text->clear();
-        return parse_token_list(args.get("--tokens"));
+std::vector<int32_t> prompt_ids(const Args& args, const std::string& model_dir, const Tokenizer* tokenizer, int32_t bos_id,
+                                int vocab_size, std::string* prompt_text) {
+    if (int(args.has("--prompt")) + int(args.has("--tokens")) + int(args.has("--random-tokens")) != 1)
+        throw Error("give exactly one of -p TEXT, --tokens ID,ID,... or --random-tokens N");
+    if (prompt_text) prompt_text->clear();
+    if (args.has("--tokens")) return parse_token_list(args.get("--tokens"));
+    if (args.has("--random-tokens")) {
+        const long long n = args.get_int("--random-tokens", 0);
+        if (n < 1 || n > (1 << 24)) throw Error("--random-tokens must be between 1 and 16777216");
+        // A fixed linear congruential sequence over ordinary ids (above the control tokens at the bottom of the
+        // vocabulary), so every run feeds the same ids.
+        const int low = std::min(1000, vocab_size / 4);
+        std::vector<int32_t> ids = {bos_id};
+        uint64_t state = 0x9E3779B97F4A7C15ULL;
+        while (static_cast<long long>(ids.size()) < n) {
+            state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+            ids.push_back(static_cast<int32_t>(low + (state >> 33) % static_cast<uint64_t>(std::max(1, vocab_size - low))));
+        }
+        return ids;
     }
     if (tokenizer == nullptr) throw Error(model_dir + ": no tokenizer.json, so -p cannot be tokenized (use --tokens)");
     std::string text = args.get("--prompt");
     bool add_bos = !args.has("--no-bos");
-    if (args.has("--chat")) {
+    if (!args.has("--raw")) {
         ChatOptions options = ChatOptions::from_template(tokenizer->chat_template());
         text = format_chat({ChatMessage::from_text("user", text)}, true, options);
         add_bos = false;  // the chat format writes <bos> itself

@@ -1,5 +1,5 @@
 // model_args.h — what the model-running subcommands (run, trace, check) share: the backend flag, token lists, and
-// turning -p / --tokens / --chat into the ids the model sees.
+// turning -p / --tokens / --raw into the ids the model sees.
 #pragma once
 
 #include <cstdint>
@@ -19,9 +19,12 @@ const char* backend_name(MatmulBackend b);
 // "2,45, 7" → {2, 45, 7}; errors name the offending entry.
 std::vector<int32_t> parse_token_list(const std::string& text);
 
-// The prompt's ids: --tokens as given; or -p TEXT through the model's tokenizer, with <bos> (unless --no-bos) and,
-// with --chat, wrapped as one user turn with the generation prompt. *prompt_text receives the text the tokenizer saw.
-std::vector<int32_t> prompt_ids(const Args& args, const std::string& model_dir, const Tokenizer* tokenizer, std::string* prompt_text);
+// The prompt's ids: --tokens as given; or -p TEXT as one user turn of the Gemma 4 chat format ending with the model's
+// turn (the template writes <bos>); or with --raw, -p as it is with <bos> (unless --no-bos). *prompt_text receives
+// the text the tokenizer saw.
+// --random-tokens N: bos_id then N-1 ids from a fixed sequence below vocab_size (for checkpoints without a tokenizer).
+std::vector<int32_t> prompt_ids(const Args& args, const std::string& model_dir, const Tokenizer* tokenizer, int32_t bos_id,
+                                int vocab_size, std::string* prompt_text);
 
 // The options above, for each command's option table.
 std::vector<Option> prompt_options();
