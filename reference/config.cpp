@@ -343,6 +343,109 @@ ModelConfig load_config(const std::string& path) {
     return parse_config_json(ss.str(), path);
 }
 
+std::string config_to_json(const ModelConfig& cfg) {
+    const TextConfig& t = cfg.text;
+    auto rope = [](const RopeParams& r) {
+        json j = {{"rope_type", r.type}, {"rope_theta", r.theta}};
+        if (r.type == "proportional") j["partial_rotary_factor"] = r.partial_rotary_factor;
+        if (r.factor != 1.0) j["factor"] = r.factor;
+        return j;
+    };
+    json layer_types = json::array();
+    json per_layer = json::object();
+    for (int l = 0; l < t.num_hidden_layers; ++l) {
+        layer_types.push_back(layer_kind_name(t.layer_types[l]));
+        if (!t.is_global(l)) continue;
+        json o = {{"head_dim", t.global_head_dim}};
+        if (t.attention_k_eq_v && t.num_global_key_value_heads > 0) o["num_key_value_heads"] = t.num_global_key_value_heads;
+        per_layer[std::to_string(l)] = o;
+    }
+    json text = {{"model_type", "gemma4_text"},
+                 {"vocab_size", t.vocab_size},
+                 {"hidden_size", t.hidden_size},
+                 {"intermediate_size", t.intermediate_size},
+                 {"num_hidden_layers", t.num_hidden_layers},
+                 {"num_attention_heads", t.num_attention_heads},
+                 {"num_key_value_heads", t.num_key_value_heads},
+                 {"head_dim", t.head_dim},
+                 {"per_layer_config", per_layer},
+                 {"hidden_activation", t.hidden_activation},
+                 {"max_position_embeddings", t.max_position_embeddings},
+                 {"rms_norm_eps", t.rms_norm_eps},
+                 {"pad_token_id", t.pad_token_id},
+                 {"bos_token_id", t.bos_token_id},
+                 {"eos_token_id", t.eos_token_ids.size() == 1 ? json(t.eos_token_ids[0]) : json(t.eos_token_ids)},
+                 {"tie_word_embeddings", t.tie_word_embeddings},
+                 {"rope_parameters", {{"sliding_attention", rope(t.rope_sliding)}, {"full_attention", rope(t.rope_full)}}},
+                 {"attention_bias", t.attention_bias},
+                 {"sliding_window", t.sliding_window},
+                 {"layer_types", layer_types},
+                 {"final_logit_softcapping", t.final_logit_softcapping > 0 ? json(t.final_logit_softcapping) : json(nullptr)},
+                 {"use_bidirectional_attention", t.use_bidirectional_attention.empty() ? json(nullptr) : json(t.use_bidirectional_attention)},
+                 {"vocab_size_per_layer_input", t.vocab_size_per_layer_input},
+                 {"hidden_size_per_layer_input", t.hidden_size_per_layer_input},
+                 {"attention_k_eq_v", t.attention_k_eq_v},
+                 {"num_kv_shared_layers", t.num_kv_shared_layers},
+                 {"enable_moe_block", t.enable_moe_block},
+                 {"use_double_wide_mlp", t.use_double_wide_mlp},
+                 {"num_experts", t.enable_moe_block ? json(t.num_experts) : json(nullptr)},
+                 {"top_k_experts", t.enable_moe_block ? json(t.top_k_experts) : json(nullptr)},
+                 {"moe_intermediate_size", t.enable_moe_block ? json(t.moe_intermediate_size) : json(nullptr)}};
+    if (cfg.text_only_layout) return text.dump(2) + "\n";
+    json j = {{"model_type", "gemma4"},
+              {"architectures", {"Gemma4ForConditionalGeneration"}},
+              {"text_config", text},
+              {"tie_word_embeddings", t.tie_word_embeddings},
+              {"boi_token_id", cfg.boi_token_id},
+              {"eoi_token_id", cfg.eoi_token_id},
+              {"image_token_id", cfg.image_token_id},
+              {"video_token_id", cfg.video_token_id},
+              {"boa_token_id", cfg.boa_token_id},
+              {"eoa_token_index", cfg.eoa_token_id},
+              {"audio_token_id", cfg.audio_token_id},
+              {"vision_config", nullptr},
+              {"audio_config", nullptr}};
+    if (cfg.vision) {
+        const VisionConfig& v = *cfg.vision;
+        j["vision_config"] = {{"model_type", "gemma4_vision"},
+                              {"hidden_size", v.hidden_size},
+                              {"intermediate_size", v.intermediate_size},
+                              {"num_hidden_layers", v.num_hidden_layers},
+                              {"num_attention_heads", v.num_attention_heads},
+                              {"num_key_value_heads", v.num_key_value_heads},
+                              {"head_dim", v.head_dim},
+                              {"hidden_activation", v.hidden_activation},
+                              {"rms_norm_eps", v.rms_norm_eps},
+                              {"rope_parameters", {{"rope_type", "axial"}, {"rope_theta", v.rope_theta}}},
+                              {"pooling_kernel_size", v.pooling_kernel_size},
+                              {"patch_size", v.patch_size},
+                              {"position_embedding_size", v.position_embedding_size},
+                              {"use_clipped_linears", v.use_clipped_linears},
+                              {"standardize", v.standardize}};
+    }
+    if (cfg.audio) {
+        const AudioConfig& a = *cfg.audio;
+        j["audio_config"] = {{"model_type", "gemma4_audio"},
+                             {"hidden_size", a.hidden_size},
+                             {"num_hidden_layers", a.num_hidden_layers},
+                             {"num_attention_heads", a.num_attention_heads},
+                             {"hidden_act", a.hidden_act},
+                             {"subsampling_conv_channels", {a.subsampling_conv_channels[0], a.subsampling_conv_channels[1]}},
+                             {"conv_kernel_size", a.conv_kernel_size},
+                             {"residual_weight", a.residual_weight},
+                             {"attention_chunk_size", a.attention_chunk_size},
+                             {"attention_context_left", a.attention_context_left},
+                             {"attention_context_right", a.attention_context_right},
+                             {"attention_logit_cap", a.attention_logit_cap},
+                             {"attention_invalid_logits_value", a.attention_invalid_logits_value},
+                             {"use_clipped_linears", a.use_clipped_linears},
+                             {"rms_norm_eps", a.rms_norm_eps},
+                             {"gradient_clipping", a.gradient_clipping},
+                             {"output_proj_dims", a.output_proj_dims}};
+    }
+    return j.dump(2) + "\n";
+}
+
 void validate_config(const ModelConfig& cfg, const std::string& where) {
     const TextConfig& t = cfg.text;
     auto bad = [&](const std::string& field, const std::string& msg) { throw Error(where + ": " + field + ": " + msg); };

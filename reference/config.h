@@ -148,6 +148,10 @@ const char* layer_kind_name(LayerKind k);  // "sliding_attention" / "full_attent
 ModelConfig parse_config_json(const std::string& json_text, const std::string& file_for_errors);
 ModelConfig load_config(const std::string& config_json_path);
 
+// The inverse of parse_config_json: config.json as transformers 5 writes it for Gemma4ForConditionalGeneration
+// (model_type "gemma4", nested configs, full-layer head dim / KV heads as per_layer_config). Used by `gemma4 synth`.
+std::string config_to_json(const ModelConfig& cfg);
+
 // Checks internal consistency (heads divide, layer_types length, MoE fields set when enabled, ...).
 void validate_config(const ModelConfig& cfg, const std::string& where);
 

@@ -506,6 +506,21 @@ std::vector<float> load_f32(const TensorRef& t) {
 
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata) {
+    for (const TensorToWrite& t : tensors) {
+        uint64_t nbytes = dtype_size(t.dtype);
+        for (int64_t dim : t.shape)
+            if (dim < 0 || __builtin_mul_overflow(nbytes, static_cast<uint64_t>(dim), &nbytes)) nbytes = UINT64_MAX;
+        if (nbytes != UINT64_MAX && nbytes != t.bytes.size())
+            fail_writing(path, "tensor '" + t.name + "': shape " + shape_text(t.shape) + " of " + dtype_name(t.dtype) +
+                                   " needs " + std::to_string(nbytes) + " bytes, got " + std::to_string(t.bytes.size()));
+    }
+    write_safetensors_streamed(path, tensors, metadata, [&](size_t i, uint64_t offset, std::byte* dst, size_t n) {
+        std::memcpy(dst, tensors[i].bytes.data() + offset, n);
+    });
+}
+
+void write_safetensors_streamed(const std::string& path, const std::vector<TensorToWrite>& tensors,
+                                const std::map<std::string, std::string>& metadata, const TensorFill& fill) {
     ojson header = ojson::object();
     if (!metadata.empty()) {
         ojson meta = ojson::object();
@@ -522,9 +537,6 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
             if (__builtin_mul_overflow(nbytes, static_cast<uint64_t>(dim), &nbytes))
                 fail_writing(path, "tensor '" + t.name + "': byte size overflows 64 bits");
         }
-        if (nbytes != t.bytes.size())
-            fail_writing(path, "tensor '" + t.name + "': shape " + shape_text(t.shape) + " of " + dtype_name(t.dtype) +
-                       " needs " + std::to_string(nbytes) + " bytes, got " + std::to_string(t.bytes.size()));
         header[t.name] = {{"dtype", dtype_name(t.dtype)},
                           {"shape", t.shape},
                           {"data_offsets", {offset, offset + nbytes}}};
@@ -552,8 +564,26 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
         }
         out.write(reinterpret_cast<const char*>(len_bytes), 8);
         out.write(header_text.data(), static_cast<std::streamsize>(header_text.size()));
-        for (const TensorToWrite& t : tensors)
-            out.write(reinterpret_cast<const char*>(t.bytes.data()), static_cast<std::streamsize>(t.bytes.size()));
+        // Each tensor's bytes in chunks of at most 64 MiB, so a multi-GB tensor never sits in memory whole.
+        std::vector<std::byte> chunk;
+        try {
+            for (size_t i = 0; i < tensors.size(); ++i) {
+                uint64_t nbytes = dtype_size(tensors[i].dtype);
+                for (int64_t dim : tensors[i].shape) nbytes *= static_cast<uint64_t>(dim);
+                for (uint64_t done = 0; done < nbytes && out;) {
+                    const size_t n = static_cast<size_t>(std::min<uint64_t>(nbytes - done, uint64_t(64) << 20));
+                    chunk.resize(n);
+                    fill(i, done, chunk.data(), n);
+                    out.write(reinterpret_cast<const char*>(chunk.data()), static_cast<std::streamsize>(n));
+                    done += n;
+                }
+            }
+        } catch (...) {  // the producer failed (or was interrupted): leave no half file behind
+            out.close();
+            std::error_code ec;
+            fs::remove(tmp, ec);
+            throw;
+        }
         out.close();
         if (!out) {
             std::error_code ec;

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -93,5 +94,12 @@ struct TensorToWrite {
 // then renamed, so an interrupted write never leaves a half file under `path`.
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
+
+// The same file layout for tensors too large to hold in memory: the header comes from name / dtype / shape
+// (TensorToWrite::bytes is ignored), and fill(index, byte_offset, dst, nbytes) writes each tensor's bytes a chunk at
+// a time, in order. Used by `gemma4 synth` for full-size checkpoints.
+using TensorFill = std::function<void(size_t tensor_index, uint64_t byte_offset, std::byte* dst, size_t nbytes)>;
+void write_safetensors_streamed(const std::string& path, const std::vector<TensorToWrite>& tensors,
+                                const std::map<std::string, std::string>& metadata, const TensorFill& fill);
 
 }  // namespace gemma4

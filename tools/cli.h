@@ -40,5 +40,6 @@ int cmd_tokenize(int argc, char** argv);
 int cmd_run(int argc, char** argv);
 int cmd_trace(int argc, char** argv);
 int cmd_check(int argc, char** argv);
+int cmd_synth(int argc, char** argv);
 
 }  // namespace gemma4::cli

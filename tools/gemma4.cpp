@@ -21,6 +21,7 @@ const Command kCommands[] = {
     {"run", gemma4::cli::cmd_run, "generate text from a prompt, streaming tokens, with tok/s at the end"},
     {"trace", gemma4::cli::cmd_trace, "run once and save the chosen probes to a numpy .npz"},
     {"check", gemma4::cli::cmd_check, "compare two traces probe by probe; name the first probe over tolerance"},
+    {"synth", gemma4::cli::cmd_synth, "write a full-width synthetic checkpoint of a variant (for speed and memory)"},
     {"probes", gemma4::cli::cmd_probes, "every probe name with its shape and meaning"},
     {"tokenize", gemma4::cli::cmd_tokenize, "text to token ids and back with a checkpoint's tokenizer.json"},
 
