@@ -1,6 +1,7 @@
 // attention.cpp — Gemma4TextAttention.forward plus eager_attention_forward (modeling_gemma4.py), for one layer.
 #include "attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -46,6 +47,10 @@ void attention_forward(const TextConfig& cfg, const TextWeights& w, int l, TextA
     const int window = cfg.window(l);
     const int group = H / Hkv;  // GQA: query head h reads KV head h / group
     const bool want_weights = probes != nullptr && probes->wants(Probe::text_attn_weights, l);
+    // Image blocks matter only on the "vision" bidirectional models, and only if this step holds an image.
+    const std::vector<int32_t>& block = cache.image_block_of_position;
+    const bool use_blocks = cfg.use_bidirectional_attention == "vision" && opts.image_mask != ImageMask::causal &&
+                            std::any_of(block.begin(), block.end(), [](int32_t b) { return b >= 0; });
     if (want_weights) a.attn_weights.assign(int64_t(H) * T * S, 0.0f);
 
 #pragma omp parallel
@@ -58,7 +63,12 @@ void attention_forward(const TextConfig& cfg, const TextWeights& w, int l, TextA
                 const int kvh = h / group;
                 // scores = q·k (scale 1.0) where the mask allows, −inf elsewhere; softmax in float32
                 for (int64_t s = 0; s < S; ++s) {
-                    if (!attention_allowed(positions[t], kv.positions[s], window)) {
+                    const bool allowed =
+                        use_blocks ? attention_allowed(positions[t], kv.positions[s], window,
+                                                       block[positions[t]] >= 0 && block[positions[t]] == block[kv.positions[s]],
+                                                       opts.image_mask)
+                                   : attention_allowed(positions[t], kv.positions[s], window);
+                    if (!allowed) {
                         scores[s] = -std::numeric_limits<float>::infinity();
                         continue;
                     }

@@ -23,6 +23,7 @@ struct LayerKv {
 struct KvCache {
     std::vector<LayerKv> layers;  // indexed by layer; empty for KV-shared layers
     int64_t length = 0;           // tokens processed so far = position of the next token
+    std::vector<int32_t> image_block_of_position;  // image run of each position so far, −1 for text (bidirectional mask)
 
     explicit KvCache(const TextConfig& cfg);
     // Appends T rows to layer l (k, v: [T, Hkv, Dh]).

@@ -48,6 +48,15 @@ void TextActivations::resize(const TextConfig& cfg, int new_T) {
     }
 }
 
+ImageMask parse_image_mask(const std::string& name) {
+    if (name == "transformers") return ImageMask::transformers;
+    if (name == "0246b4f") return ImageMask::transformers_0246b4f;
+    if (name == "c308a309") return ImageMask::transformers_c308a309;
+    if (name == "jax") return ImageMask::jax;
+    if (name == "causal") return ImageMask::causal;
+    throw Error("image mask must be transformers, 0246b4f, c308a309, jax or causal; got '" + name + "'");
+}
+
 TextModel::TextModel(const Checkpoint& ck) : ck_(ck), cfg_(ck.config.text), w_(bind_text_weights(ck)) {}
 
 void mlp_forward(const TextConfig& cfg, const TextLayerWeights& lw, int l, TextActivations& a, const ForwardOptions& opts) {
@@ -117,6 +126,9 @@ void TextModel::forward(const TextInput& input, KvCache& cache, std::vector<floa
 
     std::vector<int64_t> positions(T);
     for (int t = 0; t < T; ++t) positions[t] = cache.length + t;
+    if (!input.image_blocks.empty() && static_cast<int>(input.image_blocks.size()) != T)
+        throw Error("forward: image_blocks has " + std::to_string(input.image_blocks.size()) + " entries for " + std::to_string(T) + " tokens");
+    for (int t = 0; t < T; ++t) cache.image_block_of_position.push_back(input.image_blocks.empty() ? -1 : input.image_blocks[t]);
 
     // Token embeddings × sqrt(D) (Gemma4TextScaledWordEmbedding); soft tokens (images, audio) replace their rows
     // unscaled (Gemma4Model.forward's masked_scatter).
