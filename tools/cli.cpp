@@ -49,6 +49,13 @@ std::string Args::get(const std::string& name, const std::string& fallback) cons
     return out;
 }
 
+std::vector<std::string> Args::get_all(const std::string& name) const {
+    std::vector<std::string> out;
+    for (const auto& [n, v] : given_)
+        if (n == name) out.push_back(v);
+    return out;
+}
+
 long long Args::get_int(const std::string& name, long long fallback) const {
     if (!has(name)) return fallback;
     std::string s = get(name);

@@ -22,6 +22,7 @@ public:
     bool has(const std::string& name) const;                                  // given at all (flag or value)
     std::string get(const std::string& name, const std::string& fallback = "") const;
     long long get_int(const std::string& name, long long fallback) const;     // error names the option if not a number
+    std::vector<std::string> get_all(const std::string& name) const;          // every value of a repeatable option
     const std::vector<std::string>& positional() const { return positional_; }
 
 private:
