@@ -3,6 +3,7 @@
 
 #include <openssl/evp.h>
 
+#include <cstring>
 #include <fstream>
 #include <iomanip>
 #include <sstream>
@@ -21,6 +22,21 @@ void write_trace(const std::string& path, const std::vector<RecordingSink::Entry
     out.add_string("meta.backend", meta.backend);
     out.add_string("meta.tool_version", meta.tool_version);
     out.close();
+}
+
+std::vector<NpyArray> to_arrays(const std::vector<RecordingSink::Entry>& probes) {
+    std::vector<NpyArray> out;
+    out.reserve(probes.size());
+    for (const RecordingSink::Entry& e : probes) {
+        NpyArray a;
+        a.name = e.name;
+        a.descr = "<f4";
+        a.shape = e.shape;
+        a.data.resize(e.data.size() * sizeof(float));
+        std::memcpy(a.data.data(), e.data.data(), a.data.size());
+        out.push_back(std::move(a));
+    }
+    return out;
 }
 
 TraceMeta trace_meta(const std::vector<NpyArray>& arrays, const std::string& path) {

@@ -23,6 +23,9 @@ struct TraceMeta {
 // Writes probes (in arrival order) and meta to path (via a temporary file renamed at the end).
 void write_trace(const std::string& path, const std::vector<RecordingSink::Entry>& probes, const TraceMeta& meta);
 
+// Recorded probes as in-memory npz arrays (float32), to compare with a trace read from disk without writing one.
+std::vector<NpyArray> to_arrays(const std::vector<RecordingSink::Entry>& probes);
+
 // Meta entries of a trace read with read_npz; absent entries stay empty. Errors name the file for malformed meta.
 TraceMeta trace_meta(const std::vector<NpyArray>& arrays, const std::string& path_for_errors);
 

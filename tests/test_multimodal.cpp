@@ -35,17 +35,7 @@ std::vector<NpyArray> text_probes_with_soft_tokens(const Checkpoint& ck, const s
     KvCache cache(model.config());
     std::vector<float> logits;
     model.forward(input, cache, logits, opts);
-    std::vector<NpyArray> out;
-    for (const RecordingSink::Entry& e : sink.entries()) {
-        NpyArray a;
-        a.name = e.name;
-        a.descr = "<f4";
-        a.shape = e.shape;
-        a.data.resize(e.data.size() * 4);
-        std::memcpy(a.data.data(), e.data.data(), a.data.size());
-        out.push_back(std::move(a));
-    }
-    return out;
+    return to_arrays(sink.entries());
 }
 
 }  // namespace

@@ -26,20 +26,6 @@ const char* kPrompts[] = {"t7", "t8", "t9", "t20", "text"};
 
 fs::path goldens_dir() { return fs::path(assets_dir()) / "goldens"; }
 
-std::vector<NpyArray> as_arrays(const std::vector<RecordingSink::Entry>& entries) {
-    std::vector<NpyArray> out;
-    for (const RecordingSink::Entry& e : entries) {
-        NpyArray a;
-        a.name = e.name;
-        a.descr = "<f4";
-        a.shape = e.shape;
-        a.data.resize(e.data.size() * sizeof(float));
-        std::memcpy(a.data.data(), e.data.data(), a.data.size());
-        out.push_back(std::move(a));
-    }
-    return out;
-}
-
 // Runs a model on token ids with every probe recorded; returns the probes and the logits.
 std::vector<NpyArray> run_all_probes(const Checkpoint& ck, const std::vector<int32_t>& tokens, MatmulBackend backend,
                                      std::vector<float>* logits = nullptr) {
@@ -54,7 +40,7 @@ std::vector<NpyArray> run_all_probes(const Checkpoint& ck, const std::vector<int
     input.tokens = tokens;
     model.forward(input, cache, out, opts);
     if (logits) *logits = out;
-    return as_arrays(sink.entries());
+    return to_arrays(sink.entries());
 }
 
 std::vector<int32_t> random_tokens(int n, int vocab, uint32_t seed) {

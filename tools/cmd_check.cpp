@@ -52,17 +52,7 @@ std::vector<NpyArray> run_like_golden(const std::string& model, const std::vecto
     KvCache cache(text.config());
     std::vector<float> logits;
     text.forward(input, cache, logits, opts);
-    std::vector<NpyArray> out;
-    for (const RecordingSink::Entry& e : sink.entries()) {
-        NpyArray a;
-        a.name = e.name;
-        a.descr = "<f4";
-        a.shape = e.shape;
-        a.data.resize(e.data.size() * sizeof(float));
-        std::memcpy(a.data.data(), e.data.data(), a.data.size());
-        out.push_back(std::move(a));
-    }
-    return out;
+    return to_arrays(sink.entries());
 }
 
 }  // namespace
