@@ -42,5 +42,6 @@ int cmd_run(int argc, char** argv);
 int cmd_trace(int argc, char** argv);
 int cmd_check(int argc, char** argv);
 int cmd_synth(int argc, char** argv);
+int cmd_audio_info(int argc, char** argv);
 
 }  // namespace gemma4::cli

@@ -24,6 +24,7 @@ const Command kCommands[] = {
     {"synth", gemma4::cli::cmd_synth, "write a full-width synthetic checkpoint of a variant (for speed and memory)"},
     {"probes", gemma4::cli::cmd_probes, "every probe name with its shape and meaning"},
     {"tokenize", gemma4::cli::cmd_tokenize, "text to token ids and back with a checkpoint's tokenizer.json"},
+    {"audio-info", gemma4::cli::cmd_audio_info, "a sound file as the audio path sees it: duration, mel frames, soft tokens; --time"},
 
 };
 
