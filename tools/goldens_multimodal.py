@@ -1,9 +1,12 @@
 """Vision and audio side of make_goldens.py: the synthetic sample image and waveform, tower runs for clip-bound
 calibration, and the vision/audio golden traces.
 
-The samples are generated (no downloads): a 160x120 RGB picture of gradients, a disc and a checkerboard, and a
-1.5 s 16 kHz mono waveform (chirp, tone bursts, a little seeded noise) stored as 16-bit PCM; the goldens read
-the files back, so the C++ side can start from the same bytes.
+The synthetic samples are generated (no downloads): a 160x120 RGB picture of gradients, a disc and a checkerboard
+(also drawn at 240x96, 1000x40 and 12x1000), and 16 kHz mono waveforms (chirp, tone bursts, a little seeded noise;
+1.5 s, 0.2 s and 12 s) stored as 16-bit PCM. Two recorded samples are committed files that the script only reads:
+photo.png (a CC0 photograph from a Debian package, cropped and downscaled by make_photo) and speech.wav (espeak-ng
+through sox, make_speech); --photo-jpg / --remake-speech rewrite them. The goldens read every file back, so the C++
+side can start from the same bytes.
 """
 
 from __future__ import annotations
@@ -24,6 +27,60 @@ CALIBRATION_BUDGET = 70
 # 90 patches, so its traces can keep the full attention matrices; its 10 soft tokens outnumber the text window (8).
 SMALL_IMAGE_SIZE = (240, 96)
 SAMPLE_RATE = 16000
+
+# Extra samples (issue [3/9] item 5). Synthetic ones are written by Samples.write; the recorded ones are committed.
+WIDE_IMAGE_SIZE = (1000, 40)      # 25:1, the ordinary resize path at every budget
+TALL_IMAGE_SIZE = (12, 1000)      # 1:83, narrower than one 48-pixel cell at budget 70: the zero-width branch
+SHORT_SECONDS, LONG_SECONDS = 0.2, 12.0
+EXTRA_IMAGES = {"photo": "photo.png", "wide": "wide.png", "tall": "tall.png"}
+EXTRA_CLIPS = {"speech": "speech.wav", "short": "short.wav", "long": "long.wav"}
+EXTRA_IMAGE_BUDGETS = [70, 280]                   # tower goldens <model>-<image><budget>.npz
+PLAN_BUDGETS = [70, 140, 280, 560, 1120]          # goldens/image_plans.json (every budget transformers supports)
+# Processor outputs (vision.patches, audio.mel) do not depend on the model (all four processor_config.json files
+# are the same); the extra goldens store them once, in this model's files.
+PROCESSOR_OUTPUT_MODEL = "tiny-e2b"
+PHOTO_PROMPT_MODEL, PHOTO_PROMPT_BUDGET = "tiny-26b-a4b", 70
+PHOTO_PROMPT = "Describe<|image|>briefly."
+SPEECH_PROMPT_MODEL = "tiny-e2b"
+SPEECH_PROMPT = "Transcribe:<|audio|>"
+
+# The photograph: Debian package lomiri-wallpapers-16.04 (source lomiri-wallpapers 20.04.0-2, bookworm),
+# /usr/share/backgrounds/seeding_by_Clements_Engelhardt.jpg, "Copyright: Clemens Engelhardt, 2018, License: CC0-1.0"
+# (debian/copyright). 5312x2988 JPEG; a 4:3 crop around the dandelion, Lanczos-downscaled to 320x240.
+PHOTO_SOURCE_SHA256 = "a5634d1ab5e41a3568e92d4a894a500c92b891f9ff734e50bd224d6e185a605f"
+PHOTO_CROP = (240, 0, 4224, 2988)                 # left, top, right, bottom: 3984x2988 = 4:3
+PHOTO_SIZE = (320, 240)
+SPEECH_TEXT = "The quick brown fox jumps over the lazy dog."
+SPEECH_VOICE = "en-us"
+
+
+def make_photo(jpg: Path, png: Path) -> None:
+    """photo.png from the Debian JPEG (Pillow: decode, crop, LANCZOS resize, PNG with optimize=True)."""
+    import hashlib
+
+    from PIL import Image
+
+    digest = hashlib.sha256(jpg.read_bytes()).hexdigest()
+    if digest != PHOTO_SOURCE_SHA256:
+        raise RuntimeError(f"{jpg}: sha256 {digest}, expected {PHOTO_SOURCE_SHA256}")
+    with Image.open(jpg) as im:
+        im = im.convert("RGB").crop(PHOTO_CROP).resize(PHOTO_SIZE, Image.LANCZOS)
+    im.save(png, format="PNG", optimize=True)
+
+
+def speech_commands(raw: Path, wav: Path) -> list[list[str]]:
+    return [["espeak-ng", "-v", SPEECH_VOICE, "-w", str(raw), SPEECH_TEXT],
+            ["sox", "-D", str(raw), "-r", "16000", "-c", "1", "-b", "16", "-e", "signed-integer", str(wav)]]
+
+
+def make_speech(wav: Path) -> None:
+    """speech.wav: espeak-ng (22050 Hz) resampled by sox to 16 kHz mono 16-bit, no dither (-D: repeatable)."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for cmd in speech_commands(Path(tmp) / "speech22k.wav", wav):
+            subprocess.run(cmd, check=True)
 
 
 def captured_points(tower: str) -> list[str]:
@@ -54,6 +111,30 @@ def sample_waveform(seconds: float = 1.5) -> np.ndarray:
     return np.clip(np.rint(w * 32767.0), -32768, 32767).astype(np.int16)
 
 
+def _write_wav(path: Path, pcm: np.ndarray) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SAMPLE_RATE)
+        w.writeframes(pcm.tobytes())
+
+
+def load_image(path: Path):
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.convert("RGB").copy()
+
+
+def load_wave(path: Path) -> np.ndarray:
+    """float32 samples in [-1, 1): int16 / 32768 (16 kHz mono 16-bit PCM only)."""
+    with wave.open(str(path), "rb") as w:
+        if w.getframerate() != SAMPLE_RATE or w.getnchannels() != 1 or w.getsampwidth() != 2:
+            raise RuntimeError(f"{path}: expected 16 kHz mono 16-bit PCM")
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    return pcm.astype(np.float32) / 32768.0
+
+
 class Samples:
     """The sample files under assets/samples and their decoded contents."""
 
@@ -70,26 +151,34 @@ class Samples:
         Image.fromarray(sample_image_array(), mode="RGB").save(self.image_path, format="PNG", optimize=False)
         Image.fromarray(sample_image_array(*SMALL_IMAGE_SIZE), mode="RGB").save(self.small_image_path, format="PNG",
                                                                                 optimize=False)
-        pcm = sample_waveform()
-        with wave.open(str(self.wave_path), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(SAMPLE_RATE)
-            w.writeframes(pcm.tobytes())
+        _write_wav(self.wave_path, sample_waveform())
+        for key, size in (("wide", WIDE_IMAGE_SIZE), ("tall", TALL_IMAGE_SIZE)):
+            Image.fromarray(sample_image_array(*size), mode="RGB").save(self.dir / EXTRA_IMAGES[key], format="PNG",
+                                                                        optimize=False)
+        _write_wav(self.dir / EXTRA_CLIPS["short"], sample_waveform(SHORT_SECONDS))
+        _write_wav(self.dir / EXTRA_CLIPS["long"], sample_waveform(LONG_SECONDS))
 
-    def image(self, small: bool = False):
+    def check_recorded(self) -> None:
+        """The committed recorded samples are there and in the expected format."""
         from PIL import Image
 
-        with Image.open(self.small_image_path if small else self.image_path) as im:
-            return im.convert("RGB").copy()
+        photo = self.dir / EXTRA_IMAGES["photo"]
+        if not photo.exists():
+            raise RuntimeError(f"{photo} missing: pass --photo-jpg (see assets/README.md)")
+        with Image.open(photo) as im:
+            if im.size != PHOTO_SIZE or im.mode != "RGB":
+                raise RuntimeError(f"{photo}: {im.size} {im.mode}, expected {PHOTO_SIZE} RGB")
+        speech = self.dir / EXTRA_CLIPS["speech"]
+        if not speech.exists():
+            raise RuntimeError(f"{speech} missing: pass --remake-speech (see assets/README.md)")
+        load_wave(speech)
+
+    def image(self, small: bool = False):
+        return load_image(self.small_image_path if small else self.image_path)
 
     def waveform(self) -> np.ndarray:
         """float32 samples in [-1, 1): int16 / 32768."""
-        with wave.open(str(self.wave_path), "rb") as w:
-            if w.getframerate() != SAMPLE_RATE or w.getnchannels() != 1 or w.getsampwidth() != 2:
-                raise RuntimeError(f"{self.wave_path}: expected 16 kHz mono 16-bit PCM")
-            pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
-        return (pcm.astype(np.float32) / 32768.0)
+        return load_wave(self.wave_path)
 
     def image_inputs(self, budget: int):
         from transformers import Gemma4ImageProcessor
@@ -619,3 +708,205 @@ def gt_block_ids(mm_token_type_ids: torch.Tensor) -> torch.Tensor:
             out[i] = block
         prev = cur
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Extra samples: plans (sizes and counts as transformers computes them) and small tower goldens
+
+IMAGE_PLAN_FILES = ["sample.png", "sample_small.png"] + list(EXTRA_IMAGES.values())
+AUDIO_PLAN_FILES = ["sample.wav"] + list(EXTRA_CLIPS.values())
+EXTRA_VISION_POINTS = {"vision.patch_grid", "vision.pooled", "vision.soft_tokens"}     # + vision.patches once
+EXTRA_AUDIO_POINTS = {"audio.encoder_out", "audio.soft_tokens"}                       # + audio.mel once
+
+
+def write_plans(assets: Path, samples: Samples) -> dict:
+    """goldens/image_plans.json and goldens/audio_plans.json: every committed sample through the HF processors."""
+    import json
+    import math
+
+    from transformers import Gemma4ImageProcessor
+    from transformers.models.gemma4.image_processing_gemma4 import get_aspect_ratio_preserving_size
+
+    ip = Gemma4ImageProcessor()
+    side = ip.patch_size * ip.pooling_kernel_size
+    images = []
+    for fname in IMAGE_PLAN_FILES:
+        img = load_image(samples.dir / fname)
+        w0, h0 = img.size
+        for budget in PLAN_BUDGETS:
+            px = ip(images=[img], max_soft_tokens=budget, return_tensors="pt")
+            pos = px["image_position_ids"][0]
+            real = (pos != -1).all(-1)
+            n = int(real.sum())
+            rows, cols = int(pos[:n, 1].max()) + 1, int(pos[:n, 0].max()) + 1
+            soft = int(px["num_soft_tokens_per_image"][0])
+            max_patches = budget * ip.pooling_kernel_size ** 2
+            rh, rw = get_aspect_ratio_preserving_size(h0, w0, ip.patch_size, max_patches, ip.pooling_kernel_size)
+            if (rh, rw) != (rows * ip.patch_size, cols * ip.patch_size) or n != rows * cols \
+                    or soft != n // ip.pooling_kernel_size ** 2 or px["pixel_values"].shape[1] != max_patches:
+                raise AssertionError(f"{fname} budget {budget}: inconsistent plan")
+            f = math.sqrt(max_patches * ip.patch_size ** 2 / (h0 * w0))
+            zero = [s for s, v in (("height", h0), ("width", w0)) if math.floor(f * v / side) == 0]
+            images.append({"file": f"samples/{fname}", "budget": budget, "original_height": h0, "original_width": w0,
+                           "resized_height": rh, "resized_width": rw, "patch_grid": [rows, cols], "patches": n,
+                           "padded_patches": max_patches, "soft_tokens": soft,
+                           "pooled_grid": [rows // ip.pooling_kernel_size, cols // ip.pooling_kernel_size],
+                           "zero_side_branch": zero[0] if zero else None})
+    proc = make_processor(assets / "models" / PROCESSOR_OUTPUT_MODEL)
+    fe = proc.feature_extractor
+    clips = []
+    for fname in AUDIO_PLAN_FILES:
+        wav = load_wave(samples.dir / fname)
+        feats = fe([wav], sampling_rate=SAMPLE_RATE, return_tensors="pt")
+        enc = proc(text=["<|audio|>"], audio=[wav], return_tensors="pt")
+        placeholders = int((enc["input_ids"][0] == proc.audio_token_id).sum())
+        computed = int(proc._compute_audio_num_tokens(wav, SAMPLE_RATE))
+        mask = feats["input_features_mask"][0]
+        m = mask
+        for _ in range(2):
+            m = m[::2]
+        if placeholders != int(m.sum()) or not torch.equal(enc["input_features"], feats["input_features"]):
+            raise AssertionError(f"{fname}: processor and feature extractor disagree")
+        clips.append({"file": f"samples/{fname}", "samples": len(wav), "seconds": len(wav) / SAMPLE_RATE,
+                      "padded_samples": -(-len(wav) // 128) * 128,  # the extractor's pad_to_multiple_of
+                      "frames": int(mask.shape[0]), "valid_frames": int(mask.sum()),
+                      "subsampled_frames": int(m.shape[0]), "soft_tokens": placeholders,
+                      "soft_tokens_compute_audio_num_tokens": computed,
+                      "ceil_ms_over_40": math.ceil(len(wav) * 1000 / SAMPLE_RATE / proc.audio_ms_per_token)})
+    note = "transformers Gemma4ImageProcessor defaults (patch 16, pooling 3), resize on; soft_tokens = " \
+           "num_soft_tokens_per_image; zero_side_branch: the side whose ideal size rounded down to 0 cells"
+    out = {"image_plans.json": {"note": note, "plans": images},
+           "audio_plans.json": {"note": "Gemma4AudioFeatureExtractor / Gemma4Processor defaults; soft_tokens = "
+                                        "placeholders the processor inserts for '<|audio|>' (subsampled mask sum); "
+                                        "soft_tokens_compute_audio_num_tokens = Gemma4Processor._compute_audio_num_"
+                                        "tokens (capped at audio_seq_length 750)", "clips": clips}}
+    for fname, data in out.items():
+        path = assets / "goldens" / fname
+        path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {path} ({path.stat().st_size / 1e3:.1f} kB)", flush=True)
+    return out
+
+
+@torch.no_grad()
+def extra_goldens(name, assets, table, samples, report, save_trace, verify_npz, load_f32, tool_version,
+                  sha256_file):
+    """Photo / extreme aspect ratios through the vision tower at budgets 70 and 280; speech / short / long clips
+    through the audio tower; one prompt trace (text.logits) with the photo (tiny-26b-a4b) or the speech (tiny-e2b)."""
+    import goldens_trace as gt
+
+    model_dir = assets / "models" / name
+    model = load_f32(model_dir)
+    proc = make_processor(model_dir)
+    if (model_dir / "processor_config.json").read_bytes() != \
+            (assets / "models" / PROCESSOR_OUTPUT_MODEL / "processor_config.json").read_bytes():
+        raise AssertionError(f"{name}: processor_config.json differs from {PROCESSOR_OUTPUT_MODEL}'s")
+    meta = {"model": name, "tool_version": tool_version(), "config_hash": sha256_file(model_dir / "config.json")}
+    once = name == PROCESSOR_OUTPUT_MODEL
+    info = report.setdefault(name, {}).setdefault("extra", {})
+
+    def write(fname, arrays, prompt, tokens):
+        path = assets / "goldens" / fname
+        save_trace(path, _arrays(arrays), table, meta | {"prompt": prompt, "tokens": tokens})
+        verify_npz(path)
+        return path
+
+    # Vision: budgets 70 and 280, tower outputs (patches only in PROCESSOR_OUTPUT_MODEL's files).
+    soft70 = {}
+    for key, fname in EXTRA_IMAGES.items():
+        img = load_image(samples.dir / fname)
+        for budget in EXTRA_IMAGE_BUDGETS:
+            px = proc.image_processor(images=[img], max_soft_tokens=budget, return_tensors="pt")
+            vc = VisionCapture(model)
+            feats = torch.cat(model.model.get_image_features(px["pixel_values"], px["image_position_ids"],
+                                                             return_dict=True).pooler_output)
+            vp = vc.probes()
+            vc.self_check(vp, feats)
+            vc.remove()
+            n_soft = len(vp["vision.soft_tokens"])
+            if int(px["num_soft_tokens_per_image"][0]) != n_soft:
+                raise AssertionError("processor soft-token count != tower output")
+            keep = EXTRA_VISION_POINTS | ({"vision.patches"} if once else set())
+            rows, cols = vp["vision.patch_grid"].tolist()
+            prompt = (f"samples/{fname} ({img.size[0]}x{img.size[1]}) max_soft_tokens {budget}: resized to "
+                      f"{cols * 16}x{rows * 16} (width x height), {rows}x{cols} patches, {n_soft} soft tokens"
+                      + ("" if once else f"; vision.patches in {PROCESSOR_OUTPUT_MODEL}-{key}{budget}.npz"))
+            path = write(f"{name}-{key}{budget}.npz", {k: v for k, v in vp.items() if k in keep}, prompt, [])
+            print(f"[{name}] {path.name}: grid {rows}x{cols} -> {n_soft} soft tokens, {path.stat().st_size / 1e3:.0f} kB",
+                  flush=True)
+            info[f"{key}{budget}"] = {"patch_grid": [rows, cols], "soft_tokens": n_soft}
+            if budget == PHOTO_PROMPT_BUDGET:
+                soft70[key] = vp["vision.soft_tokens"]
+
+    # The photo inside a prompt, bidirectional image mask (mm_token_type_ids passed): text.logits.
+    if name == PHOTO_PROMPT_MODEL:
+        img = load_image(samples.dir / EXTRA_IMAGES["photo"])
+        enc = proc(text=[PHOTO_PROMPT], images=[[img]], return_tensors="pt",
+                   images_kwargs={"max_soft_tokens": PHOTO_PROMPT_BUDGET})
+        vc, tc = VisionCapture(model), gt.TextCapture(model)
+        out = model(input_ids=enc["input_ids"], pixel_values=enc["pixel_values"],
+                    image_position_ids=enc["image_position_ids"], mm_token_type_ids=enc["mm_token_type_ids"],
+                    output_hidden_states=True, output_attentions=True)
+        tc.t["text.logits"] = out.logits[0].detach().clone()
+        tc.finish()
+        vp = vc.probes()
+        vc.remove()
+        _close("photo prompt vision.soft_tokens", vp["vision.soft_tokens"], soft70["photo"], exact=True)
+        ids = enc["input_ids"]
+        ph = ids[0] == model.config.image_token_id
+        gt.self_check_text(tc, out, ids, soft_mask=ph, soft_values=vp["vision.soft_tokens"],
+                           block_ids=gt_block_ids(enc["mm_token_type_ids"][0]))
+        tc.remove()
+        path = write(f"{name}-photo-prompt.npz", {"text.logits": tc.t["text.logits"],
+                                                   "vision.soft_tokens": vp["vision.soft_tokens"]},
+                     f"{PHOTO_PROMPT} with samples/photo.png, max_soft_tokens {PHOTO_PROMPT_BUDGET} "
+                     f"({int(ph.sum())} soft tokens), mm_token_type_ids passed", ids[0].tolist())
+        print(f"[{name}] {path.name}: T={ids.shape[1]}, {int(ph.sum())} image soft tokens, "
+              f"{path.stat().st_size / 1e3:.0f} kB", flush=True)
+        info["photo_prompt_T"] = ids.shape[1]
+
+    if model.model.audio_tower is None:
+        return
+    # Audio: encoder output and soft tokens (mel only in PROCESSOR_OUTPUT_MODEL's files).
+    soft = {}
+    for key, fname in EXTRA_CLIPS.items():
+        wav = load_wave(samples.dir / fname)
+        fe = proc.feature_extractor([wav], sampling_rate=SAMPLE_RATE, return_tensors="pt")
+        ac = AudioCapture(model)
+        model.model.get_audio_features(fe["input_features"], fe["input_features_mask"])
+        ap = ac.probes()
+        ac.self_check(ap, wav, proc.feature_extractor)
+        ac.remove()
+        keep = EXTRA_AUDIO_POINTS | ({"audio.mel"} if once else set())
+        n_soft = len(ap["audio.soft_tokens"])
+        prompt = (f"samples/{fname} ({len(wav)} samples, {len(wav) / SAMPLE_RATE:.3f} s): "
+                  f"{ap['audio.mel'].shape[0]} mel frames -> {n_soft} soft tokens"
+                  + ("" if once else f"; audio.mel in {PROCESSOR_OUTPUT_MODEL}-{key}.npz"))
+        path = write(f"{name}-{key}.npz", {k: v for k, v in ap.items() if k in keep}, prompt, [])
+        print(f"[{name}] {path.name}: {ap['audio.mel'].shape[0]} mel frames -> {n_soft} soft tokens, "
+              f"{path.stat().st_size / 1e3:.0f} kB", flush=True)
+        info[key] = {"mel_frames": ap["audio.mel"].shape[0], "soft_tokens": n_soft}
+        soft[key] = ap["audio.soft_tokens"]
+
+    # The speech inside a prompt: text.logits.
+    if name == SPEECH_PROMPT_MODEL:
+        wav = load_wave(samples.dir / EXTRA_CLIPS["speech"])
+        enc = proc(text=[SPEECH_PROMPT], audio=[wav], return_tensors="pt")
+        ac, tc = AudioCapture(model), gt.TextCapture(model)
+        out = model(input_ids=enc["input_ids"], input_features=enc["input_features"],
+                    input_features_mask=enc["input_features_mask"], output_hidden_states=True,
+                    output_attentions=True)
+        tc.t["text.logits"] = out.logits[0].detach().clone()
+        tc.finish()
+        ap = ac.probes()
+        ac.remove()
+        _close("speech prompt audio.soft_tokens", ap["audio.soft_tokens"], soft["speech"], exact=True)
+        ids = enc["input_ids"]
+        ph = ids[0] == model.config.audio_token_id
+        gt.self_check_text(tc, out, ids, soft_mask=ph, soft_values=ap["audio.soft_tokens"])
+        tc.remove()
+        path = write(f"{name}-speech-prompt.npz", {"text.logits": tc.t["text.logits"],
+                                                    "audio.soft_tokens": ap["audio.soft_tokens"]},
+                     f"{SPEECH_PROMPT} with samples/speech.wav ({int(ph.sum())} soft tokens)", ids[0].tolist())
+        print(f"[{name}] {path.name}: T={ids.shape[1]}, {int(ph.sum())} audio soft tokens, "
+              f"{path.stat().st_size / 1e3:.0f} kB", flush=True)
+        info["speech_prompt_T"] = ids.shape[1]

@@ -10,7 +10,10 @@ rewrites the same bytes. Writes, under --assets (default: the repository's asset
   goldens/<model>-<prompt>.npz         one array per probe of `gemma4 probes --json`, plus meta.* entries
   goldens/<model>-generate.json        greedy generation golden
   goldens/VERSIONS.json                package versions, seeds, config hashes, corpus hashes
-  samples/                             the synthetic image and waveform the vision/audio goldens use
+  goldens/{image,audio}_plans.json     resize / soft-token plans of every sample image and clip
+  samples/                             the synthetic images and waveforms the vision/audio goldens use (the
+                                       recorded photo.png and speech.wav are read, not written, unless
+                                       --photo-jpg / --remake-speech)
 
 Probe names come from the C++ table (`gemma4 probes --json`, see --gemma4): only names in that table are
 written, and the script stops if a probe it knows how to capture is missing from the table. Every captured
@@ -325,6 +328,16 @@ def main() -> None:
     ap.add_argument("--skip-checkpoints", action="store_true",
                     help="reuse the checkpoints already in assets/models (only rewrite goldens)")
     ap.add_argument("--no-multimodal", action="store_true", help="skip the vision and audio goldens")
+    ap.add_argument("--no-extra-samples", action="store_true",
+                    help="skip the photo / speech / extreme-aspect / short / long clip goldens and the plans")
+    ap.add_argument("--only-extra-samples", action="store_true",
+                    help="only the extra-sample goldens and plans (implies --skip-checkpoints; no text goldens, "
+                         "no earlier multimodal goldens, no tokenizer goldens, VERSIONS.json untouched)")
+    ap.add_argument("--photo-jpg", type=Path, default=None,
+                    help="rewrite samples/photo.png from seeding_by_Clements_Engelhardt.jpg (Debian package "
+                         "lomiri-wallpapers-16.04, see assets/README.md)")
+    ap.add_argument("--remake-speech", action="store_true",
+                    help="rewrite samples/speech.wav with espeak-ng and sox (see assets/README.md)")
     ap.add_argument("--no-tokenizer-goldens", action="store_true",
                     help="skip (d): the tokenizer corpus, its id goldens and the chat goldens (tools/goldens_tokenizer.py)")
     args = ap.parse_args()
@@ -354,6 +367,23 @@ def main() -> None:
 
     samples = gmm.Samples(assets / "samples")
     samples.write()
+    if args.photo_jpg:
+        gmm.make_photo(args.photo_jpg, samples.dir / gmm.EXTRA_IMAGES["photo"])
+    if args.remake_speech:
+        gmm.make_speech(samples.dir / gmm.EXTRA_CLIPS["speech"])
+    extra = not args.no_multimodal and not args.no_extra_samples
+    if extra:
+        samples.check_recorded()
+    if args.only_extra_samples:
+        if not extra:
+            sys.exit("error: --only-extra-samples with --no-multimodal / --no-extra-samples")
+        report = {}
+        gmm.write_plans(assets, samples)
+        for name in names:
+            gmm.extra_goldens(name, assets, table, samples, report, save_trace, verify_npz, load_f32, tool_version,
+                              sha256_file)
+        log(json.dumps(report))
+        return
     tok_json, corpus_hashes = tt.build_tokenizer_json()
     report: dict = {}
     versions_path = assets / "goldens" / "VERSIONS.json"
@@ -371,6 +401,11 @@ def main() -> None:
         if not args.no_multimodal:
             gmm.multimodal_goldens(name, assets, table, samples, report, save_trace, verify_npz, load_f32,
                                    tool_version, sha256_file)
+        if extra:
+            gmm.extra_goldens(name, assets, table, samples, report, save_trace, verify_npz, load_f32, tool_version,
+                              sha256_file)
+    if extra:
+        gmm.write_plans(assets, samples)
 
     versions = {
         "transformers": transformers.__version__, "torch": torch.__version__, "tokenizers": tokenizers.__version__,
@@ -378,6 +413,7 @@ def main() -> None:
         "command": " ".join(["tools/make_goldens.py"] + sys.argv[1:]),
         "probe_table_sha256": hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest(),
         "tokenizer_corpus_sha256": corpus_hashes,
+        "samples_sha256": {f.name: sha256_file(f) for f in sorted((assets / "samples").iterdir()) if f.is_file()},
         "tiny_token_ids": gm.TINY_TOKEN_IDS,
         "prompt_lengths": PROMPT_LENGTHS, "text_prompt": TEXT_PROMPT,
         "not_captured": {tw: table.not_captured(tw, set(gmm.captured_points(tw) if tw != "text" else
