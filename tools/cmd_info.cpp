@@ -153,7 +153,9 @@ void print_text(const ModelConfig& cfg, const std::string& source, const WeightS
     if (c.moe_experts) row("  of which MoE experts", c.moe_experts);
     if (c.vision) row("vision tower + projector", c.vision);
     if (c.audio) row("audio tower + projector", c.audio);
-    row("active per token (text)", c.active_per_token, c.moe_experts ? "top-k experts only, one PLE row" : "one PLE row");
+    std::string active_note = c.moe_experts ? "top-k experts only" : "every text weight";
+    if (c.ple_table) active_note += ", one PLE row";
+    row("active per token (text)", c.active_per_token, active_note.c_str());
     if (c.ple_table) row("effective (all but the PLE table)", c.effective());
 
     if (context > 0) {
