@@ -43,5 +43,6 @@ int cmd_trace(int argc, char** argv);
 int cmd_check(int argc, char** argv);
 int cmd_synth(int argc, char** argv);
 int cmd_audio_info(int argc, char** argv);
+int cmd_image_info(int argc, char** argv);
 
 }  // namespace gemma4::cli

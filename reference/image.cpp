@@ -1,0 +1,321 @@
+// image.cpp — image files to vision-tower input (image.h): stb_image decoding, transformers' RGB conversion, the
+// Gemma4ImageProcessor size rule, torchvision's antialiased bicubic resize of uint8 images, rescale and patchify.
+// Plain loops throughout: an image is resized once per prompt, so this is not on any hot path.
+#include "image.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "error.h"
+
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_NO_HDR
+#define STBI_NO_LINEAR
+#define STBI_FAILURE_USERMSG
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#pragma GCC diagnostic ignored "-Wconversion"
+#pragma GCC diagnostic ignored "-Wdouble-promotion"
+#pragma GCC diagnostic ignored "-Wshadow"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#endif
+#include <stb_image.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+namespace gemma4 {
+
+namespace {
+
+// PIL Image.alpha_composite(opaque white, src) for one channel value (libImaging/AlphaComposite.c, PRECISION_BITS 7,
+// destination alpha 255): what transformers' convert_to_rgb does to an image with transparency.
+uint8_t composite_on_white(uint32_t c, uint32_t a) {
+    constexpr uint32_t kPrecisionBits = 7;
+    const uint32_t blend = 255u * (255u - a);
+    const uint32_t outa255 = a * 255u + blend;
+    const uint32_t coef1 = a * 255u * 255u * (1u << kPrecisionBits) / outa255;
+    const uint32_t coef2 = 255u * (1u << kPrecisionBits) - coef1;
+    const uint32_t tmp = c * coef1 + 255u * coef2 + (0x80u << kPrecisionBits);
+    return static_cast<uint8_t>((((tmp >> 8) + tmp) >> 8) >> kPrecisionBits);  // SHIFTFORDIV255, then drop precision
+}
+
+// Keys' cubic convolution kernel with a = −0.5, as PyTorch's antialiased bicubic (HelperInterpCubic::aa_filter).
+double cubic_aa_filter(double x) {
+    constexpr double a = -0.5;
+    x = std::abs(x);
+    if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0;
+    if (x < 2.0) return ((a * x - 5.0 * a) * x + 8.0 * a) * x - 4.0 * a;
+    return 0.0;
+}
+
+// The taps of one axis: for output i, input xmin[i] … xmin[i] + xsize[i] − 1 with int16 weights w[i·max_taps + j] in
+// fixed point with `precision` fractional bits. PyTorch UpSampleKernel.cpp: _compute_indices_min_size_weights_aa (in
+// double) then compute_index_ranges_int16_weights; Pillow's ImagingResample computes the same.
+struct AxisTaps {
+    int max_taps = 0;
+    int precision = 0;
+    std::vector<int> xmin, xsize;
+    std::vector<int16_t> w;
+};
+
+AxisTaps bicubic_aa_taps(int in_size, int out_size) {
+    AxisTaps t;
+    const double scale = double(in_size) / double(out_size);           // area_pixel_compute_scale, align_corners=False
+    const double support = scale >= 1.0 ? 2.0 * scale : 2.0;            // interp_size 4 · 0.5, widened when shrinking
+    const double invscale = scale >= 1.0 ? 1.0 / scale : 1.0;
+    t.max_taps = static_cast<int>(std::ceil(support)) * 2 + 1;
+    t.xmin.resize(out_size);
+    t.xsize.resize(out_size);
+    std::vector<double> wf(static_cast<size_t>(out_size) * t.max_taps, 0.0);
+    double wt_max = 0.0;
+    for (int i = 0; i < out_size; ++i) {
+        const double center = scale * (i + 0.5);
+        const int64_t xmin = std::max<int64_t>(static_cast<int64_t>(center - support + 0.5), 0);
+        const int64_t xsize = std::min<int64_t>(static_cast<int64_t>(center + support + 0.5), in_size) - xmin;
+        double* w = &wf[static_cast<size_t>(i) * t.max_taps];
+        double total = 0.0;
+        for (int64_t j = 0; j < xsize; ++j) {
+            w[j] = cubic_aa_filter((double(j + xmin) - center + 0.5) * invscale);
+            total += w[j];
+        }
+        if (total != 0.0)
+            for (int64_t j = 0; j < xsize; ++j) {
+                w[j] /= total;
+                wt_max = std::max(wt_max, w[j]);
+            }
+        t.xmin[i] = static_cast<int>(xmin);
+        t.xsize[i] = static_cast<int>(xsize);
+    }
+    // The largest precision at which the biggest weight still fits an int16 (two bits of headroom as in Pillow).
+    for (t.precision = 0; t.precision < 22; ++t.precision) {
+        const int next_value = static_cast<int>(0.5 + wt_max * double(1 << (t.precision + 1)));
+        if (next_value >= (1 << 15)) break;
+    }
+    t.w.resize(wf.size());
+    for (size_t k = 0; k < wf.size(); ++k) {
+        const double v = wf[k] * double(1 << t.precision);
+        t.w[k] = static_cast<int16_t>(v < 0 ? static_cast<int>(-0.5 + v) : static_cast<int>(0.5 + v));
+    }
+    return t;
+}
+
+// One axis of the separable resize on uint8 HWC data: out[o] = clip((½ + Σ in[xmin + j]·w[j]) >> precision).
+// `along_width` picks the axis; the other one keeps its size.
+Image resample_axis(const Image& src, int out_len, bool along_width) {
+    const int in_len = along_width ? src.width : src.height;
+    const AxisTaps t = bicubic_aa_taps(in_len, out_len);
+    Image dst;
+    dst.width = along_width ? out_len : src.width;
+    dst.height = along_width ? src.height : out_len;
+    dst.rgb.resize(static_cast<size_t>(dst.width) * dst.height * 3);
+    const int64_t step = along_width ? 3 : int64_t(src.width) * 3;  // distance between neighbouring taps in src
+    const int32_t half = 1 << (t.precision - 1);
+#pragma omp parallel for
+    for (int y = 0; y < dst.height; ++y)
+        for (int x = 0; x < dst.width; ++x) {
+            const int o = along_width ? x : y;
+            const int16_t* w = &t.w[static_cast<size_t>(o) * t.max_taps];
+            const int64_t base = along_width ? (int64_t(y) * src.width + t.xmin[o]) * 3 : (int64_t(t.xmin[o]) * src.width + x) * 3;
+            for (int ch = 0; ch < 3; ++ch) {
+                int32_t acc = half;
+                for (int j = 0; j < t.xsize[o]; ++j) acc += int32_t(src.rgb[static_cast<size_t>(base + j * step + ch)]) * w[j];
+                acc >>= t.precision;
+                dst.rgb[(static_cast<size_t>(y) * dst.width + x) * 3 + ch] = static_cast<uint8_t>(std::clamp(acc, 0, 255));
+            }
+        }
+    return dst;
+}
+
+bool is_supported_budget(int budget) {
+    return std::find(std::begin(kImageBudgets), std::end(kImageBudgets), budget) != std::end(kImageBudgets);
+}
+
+std::string budget_list() { return "70, 140, 280, 560, 1120"; }
+
+std::string read_text(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    if (!in) throw Error(p.string() + ": cannot open");
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+}  // namespace
+
+Image load_image(const std::string& path) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) throw Error(path + ": no such image file");
+    if (std::filesystem::is_directory(path, ec)) throw Error(path + ": is a directory, not an image file");
+    std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+    if (!f) throw Error(path + ": cannot open the image file");
+    if (std::filesystem::file_size(path, ec) == 0) throw Error(path + ": empty file (0 bytes), not an image");
+
+    // stbi_info reads only the header, so a crafted size is refused before any pixel memory is allocated.
+    int w = 0, h = 0, channels = 0;
+    if (!stbi_info_from_file(f.get(), &w, &h, &channels))
+        throw Error(path + ": not a readable image (" + stbi_failure_reason() + "); PNG, JPEG, BMP, GIF, TGA, PSD and PNM are supported");
+    if (w <= 0 || h <= 0) throw Error(path + ": zero-size image (" + std::to_string(w) + "x" + std::to_string(h) + ")");
+    if (int64_t(w) * h > kMaxImagePixels)
+        throw Error(path + ": image is " + std::to_string(w) + "x" + std::to_string(h) + " = " + std::to_string(int64_t(w) * h) +
+                    " pixels, more than the " + std::to_string(kMaxImagePixels / 1000000) + " megapixels accepted");
+
+    std::fseek(f.get(), 0, SEEK_SET);
+    int n = 0;
+    std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_file(f.get(), &w, &h, &n, 4), &stbi_image_free);
+    if (!px) throw Error(path + ": corrupt or truncated image (" + std::string(stbi_failure_reason()) + ")");
+
+    Image img;
+    img.width = w;
+    img.height = h;
+    img.rgb.resize(static_cast<size_t>(w) * h * 3);
+    const size_t count = static_cast<size_t>(w) * h;
+    for (size_t i = 0; i < count; ++i) {
+        const stbi_uc* p = px.get() + 4 * i;
+        for (int ch = 0; ch < 3; ++ch)
+            img.rgb[3 * i + ch] = p[3] == 255 ? p[ch] : composite_on_white(p[ch], p[3]);  // convert_to_rgb: alpha onto white
+    }
+    return img;
+}
+
+ImagePlan plan_image(int height, int width, int budget, const VisionConfig& v) {
+    if (!is_supported_budget(budget))
+        throw Error("image budget (max_soft_tokens) must be one of " + budget_list() + ", got " + std::to_string(budget));
+    if (height <= 0 || width <= 0)
+        throw Error("cannot plan a resize of a " + std::to_string(width) + "x" + std::to_string(height) + " image (width x height)");
+    const int p = v.patch_size, k = v.pooling_kernel_size;
+    // get_aspect_ratio_preserving_size, line by line (Python floats are doubles, ints exact).
+    const int64_t max_patches = int64_t(budget) * k * k;
+    const int64_t total_px = int64_t(height) * width;
+    const int64_t target_px = max_patches * p * p;
+    const double factor = std::sqrt(double(target_px) / double(total_px));
+    const double ideal_height = factor * height;
+    const double ideal_width = factor * width;
+    const int64_t side_mult = int64_t(k) * p;
+    int64_t target_height = static_cast<int64_t>(std::floor(ideal_height / double(side_mult))) * side_mult;
+    int64_t target_width = static_cast<int64_t>(std::floor(ideal_width / double(side_mult))) * side_mult;
+    if (target_height == 0 && target_width == 0)
+        throw Error("cannot resize a " + std::to_string(width) + "x" + std::to_string(height) +
+                    " image (width x height) for the vision tower: both sides round down to 0 (transformers raises "
+                    "'Attempting to resize to a 0 x 0 image')");
+    const int64_t max_side_length = (max_patches / (int64_t(k) * k)) * side_mult;
+    if (target_height == 0) {  // a very wide image: one row of cells, width from the aspect ratio, capped
+        target_height = side_mult;
+        target_width = std::min(static_cast<int64_t>(std::floor(double(width) / double(height))) * side_mult, max_side_length);
+    } else if (target_width == 0) {  // a very tall one
+        target_width = side_mult;
+        target_height = std::min(static_cast<int64_t>(std::floor(double(height) / double(width))) * side_mult, max_side_length);
+    }
+    if (target_height * target_width > target_px)
+        throw Error("resizing a " + std::to_string(width) + "x" + std::to_string(height) + " image to " + std::to_string(target_width) + "x" +
+                    std::to_string(target_height) + " would exceed " + std::to_string(max_patches) + " patches (transformers raises)");
+    ImagePlan plan;
+    plan.budget = budget;
+    plan.resized_height = static_cast<int>(target_height);
+    plan.resized_width = static_cast<int>(target_width);
+    plan.patch_rows = plan.resized_height / p;
+    plan.patch_cols = plan.resized_width / p;
+    plan.soft_tokens = (plan.patch_rows / k) * (plan.patch_cols / k);
+    return plan;
+}
+
+int default_image_budget(const std::string& model_dir) {
+    namespace fs = std::filesystem;
+    // Gemma4Processor: max_soft_tokens = images_kwargs.get("max_soft_tokens") or self.image_processor.max_soft_tokens.
+    struct Source {
+        const char* file;
+        const char* section;  // nullptr: the field is at the top level
+    };
+    for (const Source& s : {Source{"processor_config.json", "image_processor"}, Source{"preprocessor_config.json", nullptr}}) {
+        const fs::path p = fs::path(model_dir) / s.file;
+        if (!fs::exists(p)) continue;
+        nlohmann::json j;
+        try {
+            j = nlohmann::json::parse(read_text(p));
+        } catch (const nlohmann::json::exception& e) {
+            throw Error(p.string() + ": not valid JSON (" + e.what() + ")");
+        }
+        const nlohmann::json* sec = &j;
+        if (s.section != nullptr) {
+            if (!j.contains(s.section) || !j[s.section].is_object()) continue;
+            sec = &j[s.section];
+        }
+        if (!sec->contains("max_soft_tokens")) continue;
+        const nlohmann::json& value = (*sec)["max_soft_tokens"];
+        if (!value.is_number_integer() || !is_supported_budget(value.get<int>()))
+            throw Error(p.string() + ": max_soft_tokens must be one of " + budget_list() + ", got " + value.dump());
+        return value.get<int>();
+    }
+    return kDefaultImageBudget;
+}
+
+Image resize_bicubic_aa(const Image& img, int out_height, int out_width) {
+    if (out_height <= 0 || out_width <= 0 || img.width <= 0 || img.height <= 0)
+        throw Error("cannot resize a " + std::to_string(img.width) + "x" + std::to_string(img.height) + " image to " +
+                    std::to_string(out_width) + "x" + std::to_string(out_height));
+    // separable_upsample_generic_Nd_kernel_impl: the contiguous (width) axis first, then height, each only if it changes.
+    Image out = img;
+    if (out_width != img.width) out = resample_axis(out, out_width, true);
+    if (out_height != img.height) out = resample_axis(out, out_height, false);
+    return out;
+}
+
+PatchedImage patchify_image(const Image& img, const VisionConfig& v) {
+    const int p = v.patch_size, k = v.pooling_kernel_size;
+    if (img.width <= 0 || img.height <= 0 || img.width % (p * k) != 0 || img.height % (p * k) != 0)
+        throw Error("cannot patchify a " + std::to_string(img.width) + "x" + std::to_string(img.height) +
+                    " image as is: both sides must be multiples of " + std::to_string(p * k) + " (patch size x pooling)");
+    if (img.rgb.size() != static_cast<size_t>(img.width) * img.height * 3)
+        throw Error("image buffer holds " + std::to_string(img.rgb.size()) + " bytes, expected width*height*3");
+    PatchedImage out;
+    out.plan.budget = 0;
+    out.plan.resized_height = img.height;
+    out.plan.resized_width = img.width;
+    out.plan.patch_rows = img.height / p;
+    out.plan.patch_cols = img.width / p;
+    out.plan.soft_tokens = (out.plan.patch_rows / k) * (out.plan.patch_cols / k);
+    const int rows = out.plan.patch_rows, cols = out.plan.patch_cols, dim = v.patch_dim();
+    out.patches.resize(static_cast<size_t>(rows) * cols * dim);
+    out.pos_x.resize(static_cast<size_t>(rows) * cols);
+    out.pos_y.resize(out.pos_x.size());
+    // rescale: image * rescale_factor on the uint8 tensor, a float32 product (TorchvisionBackend.rescale).
+    const float rescale = static_cast<float>(1.0 / 255.0);
+    // convert_image_to_patches: (C, H, W) → (rows, cols, py, px, C) flattened; positions (x = column, y = row).
+    for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c) {
+            const size_t n = static_cast<size_t>(r) * cols + c;
+            out.pos_x[n] = c;
+            out.pos_y[n] = r;
+            float* patch = &out.patches[n * dim];
+            for (int py = 0; py < p; ++py)
+                for (int px = 0; px < p; ++px)
+                    for (int ch = 0; ch < 3; ++ch) {
+                        const size_t src = (static_cast<size_t>(r * p + py) * img.width + (c * p + px)) * 3 + ch;
+                        patch[(py * p + px) * 3 + ch] = static_cast<float>(img.rgb[src]) * rescale;
+                    }
+        }
+    return out;
+}
+
+PatchedImage preprocess_image(const Image& img, int budget, const VisionConfig& v) {
+    const ImagePlan plan = plan_image(img.height, img.width, budget, v);
+    // aspect_ratio_preserving_resize: no resize when the target equals the input size.
+    PatchedImage out = (plan.resized_height == img.height && plan.resized_width == img.width)
+                           ? patchify_image(img, v)
+                           : patchify_image(resize_bicubic_aa(img, plan.resized_height, plan.resized_width), v);
+    out.plan = plan;
+    return out;
+}
+
+}  // namespace gemma4

@@ -1,0 +1,286 @@
+// vision.cpp — the vision tower (vision.h), top to bottom in the order transformers 5.23 runs it (modeling_gemma4.py:
+// Gemma4VisionModel.forward → Gemma4VisionPatchEmbedder → Gemma4VisionEncoderLayer ×L → Gemma4VisionPooler →
+// standardize; then Gemma4MultimodalEmbedder). Each step names the HF class or line it mirrors. The projections and
+// the two attention products go through ops.h matmul (per head, with K and Vᵀ viewed as weights), so --backend blas
+// speeds up the whole tower; everything else is a plain loop.
+#include "vision.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "error.h"
+#include "safetensors.h"
+
+namespace gemma4 {
+
+namespace {
+
+// The named buffers of one encode() call; N = real patches, G = pooled cells, shapes in the comments.
+struct VisionActivations {
+    std::vector<float> patch_in;         // [N, 3·p·p]  2·(pixels − 0.5)
+    std::vector<float> x;                // [N, Dv]     residual stream (starts as the patch embedding)
+    std::vector<float> norm;             // [N, Dv]     input_layernorm / pre_feedforward_layernorm output
+    std::vector<float> linear_in;        // clamped input of a clippable linear (widest: [N, I])
+    std::vector<float> attn_q, attn_k, attn_v;  // [N, H, Dh] after their norms (and RoPE for q, k)
+    std::vector<float> head_q, head_k;   // [N, Dh]     one head's q and k, contiguous
+    std::vector<float> head_vt;          // [Dh, N]     one head's v, transposed (the "weight" of probabilities × V)
+    std::vector<float> head_ctx;         // [N, Dh]     one head's probabilities × V
+    std::vector<float> head_probs;       // [N, N]      one head's softmax probabilities
+    std::vector<float> attn_weights;     // [H, N, N]   every head's, kept only when the probe is wanted (6.5 GB at N = 10080)
+    std::vector<float> attn_ctx;         // [N, H·Dh]   heads concatenated (o_proj input)
+    std::vector<float> attn_o;           // [N, Dv]     o_proj output, then post_attention_layernorm in place
+    std::vector<float> mlp_gate, mlp_up; // [N, I]
+    std::vector<float> mlp_out;          // [N, Dv]     down_proj output, then post_feedforward_layernorm in place
+    std::vector<float> pooled;           // [G, Dv]     3×3 mean × √Dv (then standardized in place)
+    std::vector<float> embed_norm;       // [G, Dv]     weightless RMSNorm
+    std::vector<float> soft_tokens;      // [G, D]
+};
+
+TensorView view(const std::vector<float>& buf, std::vector<int64_t> shape) { return TensorView{buf.data(), std::move(shape)}; }
+
+float scalar(const Checkpoint& ck, const std::string& name) {
+    const TensorRef& t = ck.tensor(name);
+    if (t.numel() != 1) throw Error(t.file + ": " + name + " should hold one value (a 0-d clip bound), has " + std::to_string(t.numel()));
+    return load_f32(t)[0];
+}
+
+ClippableLinear bind_linear(const Checkpoint& ck, const std::string& base, bool clipped) {
+    ClippableLinear cl;
+    cl.w = weight_view(ck.tensor(base + ".linear.weight"));
+    if (clipped) {
+        cl.input_min = scalar(ck, base + ".input_min");
+        cl.input_max = scalar(ck, base + ".input_max");
+        cl.output_min = scalar(ck, base + ".output_min");
+        cl.output_max = scalar(ck, base + ".output_max");
+    }
+    return cl;
+}
+
+void clamp(float* out, const float* x, int64_t n, float lo, float hi) {
+    for (int64_t i = 0; i < n; ++i) out[i] = std::min(std::max(x[i], lo), hi);
+}
+
+// Gemma4ClippableLinear.forward: clamp the input, Linear (no bias), clamp the output. out[T, rows] = x[T, cols].
+void clippable_linear(float* out, const float* x, const ClippableLinear& cl, int T, std::vector<float>& linear_in, MatmulBackend backend) {
+    const int64_t n_in = int64_t(T) * cl.w.cols;
+    linear_in.resize(static_cast<size_t>(n_in));
+    clamp(linear_in.data(), x, n_in, cl.input_min, cl.input_max);
+    matmul(out, linear_in.data(), cl.w, T, backend);
+    clamp(out, out, int64_t(T) * cl.w.rows, cl.output_min, cl.output_max);
+}
+
+// A float32 buffer [rows, cols] seen as a weight, so matmul computes out[T, rows] = x[T, cols] · bufᵀ.
+WeightView as_weight(const std::vector<float>& buf, int64_t rows, int64_t cols) {
+    return WeightView{reinterpret_cast<const std::byte*>(buf.data()), DType::F32, rows, cols};
+}
+
+// apply_multidimensional_rope with Gemma4VisionRotaryEmbedding's cos / sin, in place on x[N, H, Dh]: the head vector
+// is split in two halves of m = Dh/2; the first half is rotated by the patch's x (column), the second by its y (row);
+// inside each half it is rotate-half RoPE, pair (i, i + m/2) turned by pos · inv_freq[i] (recomposition_frequencies
+// lays cos out as [x, x, y, y]). Angles are float32 products, as torch computes them.
+void rope_2d(float* x, int N, int H, int Dh, const int32_t* pos_x, const int32_t* pos_y, const std::vector<float>& inv_freq) {
+    const int m = Dh / 2, pairs = m / 2;
+#pragma omp parallel for
+    for (int n = 0; n < N; ++n)
+        for (int axis = 0; axis < 2; ++axis) {
+            const float pos = static_cast<float>(axis == 0 ? pos_x[n] : pos_y[n]);
+            for (int i = 0; i < pairs; ++i) {
+                const float angle = pos * inv_freq[i];
+                const float c = std::cos(angle), s = std::sin(angle);
+                for (int h = 0; h < H; ++h) {
+                    float* half = x + (int64_t(n) * H + h) * Dh + axis * m;
+                    const float a = half[i], b = half[i + pairs];
+                    half[i] = a * c - b * s;           // x·cos + rotate_half(x)·sin, first element of the pair
+                    half[i + pairs] = b * c + a * s;   // second element
+                }
+            }
+        }
+}
+
+}  // namespace
+
+VisionTower::VisionTower(const Checkpoint& ck) {
+    if (!ck.config.vision || ck.config.text_only_layout)
+        throw Error(ck.dir + ": this checkpoint has no vision tower (config.json has no vision_config)");
+    cfg_ = *ck.config.vision;
+    text_hidden_ = ck.config.text.hidden_size;
+    const std::string p = "model.vision_tower.";
+    const bool clipped = cfg_.use_clipped_linears;
+    w_.input_proj = weight_view(ck.tensor(p + "patch_embedder.input_proj.weight"));
+    w_.position_table = &ck.tensor(p + "patch_embedder.position_embedding_table");
+    for (int l = 0; l < cfg_.num_hidden_layers; ++l) {
+        const std::string lp = p + "encoder.layers." + std::to_string(l) + ".";
+        VisionLayerWeights lw;
+        lw.input_layernorm = load_f32(ck.tensor(lp + "input_layernorm.weight"));
+        lw.post_attention_layernorm = load_f32(ck.tensor(lp + "post_attention_layernorm.weight"));
+        lw.pre_feedforward_layernorm = load_f32(ck.tensor(lp + "pre_feedforward_layernorm.weight"));
+        lw.post_feedforward_layernorm = load_f32(ck.tensor(lp + "post_feedforward_layernorm.weight"));
+        lw.q_proj = bind_linear(ck, lp + "self_attn.q_proj", clipped);
+        lw.k_proj = bind_linear(ck, lp + "self_attn.k_proj", clipped);
+        lw.v_proj = bind_linear(ck, lp + "self_attn.v_proj", clipped);
+        lw.o_proj = bind_linear(ck, lp + "self_attn.o_proj", clipped);
+        lw.q_norm = load_f32(ck.tensor(lp + "self_attn.q_norm.weight"));
+        lw.k_norm = load_f32(ck.tensor(lp + "self_attn.k_norm.weight"));
+        lw.gate_proj = bind_linear(ck, lp + "mlp.gate_proj", clipped);
+        lw.up_proj = bind_linear(ck, lp + "mlp.up_proj", clipped);
+        lw.down_proj = bind_linear(ck, lp + "mlp.down_proj", clipped);
+        w_.layers.push_back(std::move(lw));
+    }
+    if (cfg_.standardize) {
+        w_.std_bias = load_f32(ck.tensor(p + "std_bias"));
+        w_.std_scale = load_f32(ck.tensor(p + "std_scale"));
+    }
+    w_.embed_vision = weight_view(ck.tensor("model.embed_vision.embedding_projection.weight"));
+    // Gemma4VisionRotaryEmbedding.compute_axial_rope_parameters: θ^(−2i/m), m = Dh/2, for i < m/2 (both axes).
+    rope_inv_freq_ = rope_inv_freq(cfg_.head_dim / 2, cfg_.rope_theta, cfg_.head_dim / 4, 1.0);
+}
+
+std::vector<float> VisionTower::encode(const PatchedImage& img, ProbeSink* probes, MatmulBackend backend) const {
+    const int N = img.num_patches(), Dv = cfg_.hidden_size, H = cfg_.num_attention_heads, Dh = cfg_.head_dim;
+    const int I = cfg_.intermediate_size, P = cfg_.patch_dim(), k = cfg_.pooling_kernel_size, D = text_hidden_;
+    const float eps = static_cast<float>(cfg_.rms_norm_eps);
+    if (N == 0) throw Error("vision encode: the image has no patches");
+    if (img.patches.size() != size_t(N) * P || img.pos_y.size() != size_t(N))
+        throw Error("vision encode: " + std::to_string(img.patches.size()) + " pixel values and " + std::to_string(img.pos_y.size()) +
+                    " row positions for " + std::to_string(N) + " patches of " + std::to_string(P));
+    if (cfg_.num_key_value_heads != H) throw Error("vision encode: the vision tower has no grouped-query attention (kv heads must equal heads)");
+    // The patch grid from the positions, as Gemma4VisionPooler takes it (max_x + 1 columns).
+    const int cols = *std::max_element(img.pos_x.begin(), img.pos_x.end()) + 1;
+    const int rows = *std::max_element(img.pos_y.begin(), img.pos_y.end()) + 1;
+    if (*std::min_element(img.pos_x.begin(), img.pos_x.end()) < 0 || *std::min_element(img.pos_y.begin(), img.pos_y.end()) < 0 ||
+        cols > cfg_.position_embedding_size || rows > cfg_.position_embedding_size)
+        throw Error("vision encode: patch positions must lie in [0, " + std::to_string(cfg_.position_embedding_size) + ")");
+    if (rows % k != 0 || cols % k != 0 || int64_t(rows) * cols != N)
+        throw Error("vision encode: a " + std::to_string(rows) + "x" + std::to_string(cols) + " patch grid with " + std::to_string(N) +
+                    " patches cannot be pooled " + std::to_string(k) + "x" + std::to_string(k) + " (the grid must be full, multiples of " +
+                    std::to_string(k) + ")");
+    const int G = (rows / k) * (cols / k);
+
+    VisionActivations a;
+    const std::vector<float> grid = {float(rows), float(cols)};
+    G4_PROBE(probes, Probe::vision_patches, -1, view(img.patches, {N, P}));
+    G4_PROBE(probes, Probe::vision_patch_grid, -1, view(grid, {2}));
+
+    // Gemma4VisionPatchEmbedder.forward: input_proj(2·(pixels − 0.5)) + table[0][x] + table[1][y].
+    a.patch_in.resize(size_t(N) * P);
+    for (size_t i = 0; i < a.patch_in.size(); ++i) a.patch_in[i] = 2.0f * (img.patches[i] - 0.5f);
+    a.x.resize(size_t(N) * Dv);
+    matmul(a.x.data(), a.patch_in.data(), w_.input_proj, N, backend);
+    {
+        const WeightView table_x = expert_slice(*w_.position_table, 0), table_y = expert_slice(*w_.position_table, 1);
+        std::vector<float> ex(Dv), ey(Dv);
+        for (int n = 0; n < N; ++n) {
+            weight_row_f32(table_x, img.pos_x[n], ex.data());
+            weight_row_f32(table_y, img.pos_y[n], ey.data());
+            float* row = &a.x[size_t(n) * Dv];
+            for (int d = 0; d < Dv; ++d) row[d] += ex[d] + ey[d];  // hidden_states + (x_emb + y_emb)
+        }
+    }
+    G4_PROBE(probes, Probe::vision_patch_embed, -1, view(a.x, {N, Dv}));
+
+    a.norm.resize(size_t(N) * Dv);
+    a.attn_q.resize(size_t(N) * H * Dh);
+    a.attn_k.resize(a.attn_q.size());
+    a.attn_v.resize(a.attn_q.size());
+    a.head_q.resize(size_t(N) * Dh);
+    a.head_k.resize(size_t(N) * Dh);
+    a.head_vt.resize(size_t(N) * Dh);
+    a.head_ctx.resize(size_t(N) * Dh);
+    a.head_probs.resize(size_t(N) * N);
+    a.attn_ctx.resize(size_t(N) * H * Dh);
+    a.attn_o.resize(size_t(N) * Dv);
+    a.mlp_gate.resize(size_t(N) * I);
+    a.mlp_up.resize(size_t(N) * I);
+    a.mlp_out.resize(size_t(N) * Dv);
+
+    for (int l = 0; l < cfg_.num_hidden_layers; ++l) {
+        const VisionLayerWeights& lw = w_.layers[l];
+        // Gemma4VisionEncoderLayer.forward: input_layernorm → attention → post_attention_layernorm → residual.
+        rms_norm(a.norm.data(), a.x.data(), lw.input_layernorm.data(), N, Dv, eps);
+        G4_PROBE(probes, Probe::vision_attn_norm, l, view(a.norm, {N, Dv}));
+
+        // Gemma4VisionAttention: q, k with weighted RMSNorm over Dh then 2-D RoPE; v with the weightless v_norm.
+        clippable_linear(a.attn_q.data(), a.norm.data(), lw.q_proj, N, a.linear_in, backend);
+        rms_norm(a.attn_q.data(), a.attn_q.data(), lw.q_norm.data(), int64_t(N) * H, Dh, eps);
+        rope_2d(a.attn_q.data(), N, H, Dh, img.pos_x.data(), img.pos_y.data(), rope_inv_freq_);
+        G4_PROBE(probes, Probe::vision_attn_q_rope, l, view(a.attn_q, {N, H, Dh}));
+        clippable_linear(a.attn_k.data(), a.norm.data(), lw.k_proj, N, a.linear_in, backend);
+        rms_norm(a.attn_k.data(), a.attn_k.data(), lw.k_norm.data(), int64_t(N) * H, Dh, eps);
+        rope_2d(a.attn_k.data(), N, H, Dh, img.pos_x.data(), img.pos_y.data(), rope_inv_freq_);
+        G4_PROBE(probes, Probe::vision_attn_k_rope, l, view(a.attn_k, {N, H, Dh}));
+        clippable_linear(a.attn_v.data(), a.norm.data(), lw.v_proj, N, a.linear_in, backend);
+        rms_norm(a.attn_v.data(), a.attn_v.data(), nullptr, int64_t(N) * H, Dh, eps);
+        G4_PROBE(probes, Probe::vision_attn_v, l, view(a.attn_v, {N, H, Dh}));
+
+        // eager_attention_forward with scaling 1.0 and a bidirectional mask over the real patches (all of them here):
+        // per head, scores = q·kᵀ, softmax over the keys, context = probabilities · v.
+        const bool want_weights = probes != nullptr && probes->wants(Probe::vision_attn_weights, l);
+        if (want_weights) a.attn_weights.resize(size_t(H) * N * N);
+        for (int h = 0; h < H; ++h) {
+            for (int n = 0; n < N; ++n)
+                for (int d = 0; d < Dh; ++d) {
+                    const size_t src = (size_t(n) * H + h) * Dh + d;
+                    a.head_q[size_t(n) * Dh + d] = a.attn_q[src];
+                    a.head_k[size_t(n) * Dh + d] = a.attn_k[src];
+                    a.head_vt[size_t(d) * N + n] = a.attn_v[src];
+                }
+            float* probs = a.head_probs.data();
+            matmul(probs, a.head_q.data(), as_weight(a.head_k, N, Dh), N, backend);
+#pragma omp parallel for
+            for (int n = 0; n < N; ++n) softmax(probs + size_t(n) * N, N);
+            if (want_weights) std::copy_n(probs, size_t(N) * N, &a.attn_weights[size_t(h) * N * N]);
+            matmul(a.head_ctx.data(), probs, as_weight(a.head_vt, Dh, N), N, backend);
+            for (int n = 0; n < N; ++n)
+                std::copy_n(&a.head_ctx[size_t(n) * Dh], Dh, &a.attn_ctx[(size_t(n) * H + h) * Dh]);
+        }
+        if (want_weights) G4_PROBE(probes, Probe::vision_attn_weights, l, view(a.attn_weights, {H, N, N}));
+        clippable_linear(a.attn_o.data(), a.attn_ctx.data(), lw.o_proj, N, a.linear_in, backend);
+        G4_PROBE(probes, Probe::vision_attn_o, l, view(a.attn_o, {N, Dv}));
+        rms_norm(a.attn_o.data(), a.attn_o.data(), lw.post_attention_layernorm.data(), N, Dv, eps);
+        add(a.x.data(), a.x.data(), a.attn_o.data(), int64_t(N) * Dv);
+        G4_PROBE(probes, Probe::vision_attn_residual, l, view(a.x, {N, Dv}));
+
+        // pre_feedforward_layernorm → Gemma4VisionMLP: down(gelu_tanh(gate(x)) · up(x)) → post_feedforward_layernorm → residual.
+        rms_norm(a.norm.data(), a.x.data(), lw.pre_feedforward_layernorm.data(), N, Dv, eps);
+        clippable_linear(a.mlp_gate.data(), a.norm.data(), lw.gate_proj, N, a.linear_in, backend);
+        clippable_linear(a.mlp_up.data(), a.norm.data(), lw.up_proj, N, a.linear_in, backend);
+        gelu_tanh(a.mlp_gate.data(), int64_t(N) * I);
+        for (size_t i = 0; i < a.mlp_gate.size(); ++i) a.mlp_gate[i] *= a.mlp_up[i];
+        clippable_linear(a.mlp_out.data(), a.mlp_gate.data(), lw.down_proj, N, a.linear_in, backend);
+        G4_PROBE(probes, Probe::vision_mlp_out, l, view(a.mlp_out, {N, Dv}));
+        rms_norm(a.mlp_out.data(), a.mlp_out.data(), lw.post_feedforward_layernorm.data(), N, Dv, eps);
+        add(a.x.data(), a.x.data(), a.mlp_out.data(), int64_t(N) * Dv);
+        G4_PROBE(probes, Probe::vision_layer_out, l, view(a.x, {N, Dv}));
+    }
+    // No final norm: Gemma4VisionEncoder returns the last layer's output.
+
+    // Gemma4VisionPooler._avg_pool_by_positions: patch (x, y) adds weight 1/k² to cell x/k + (cols/k)·(y/k), summed
+    // in patch order; then × √Dv in float32.
+    a.pooled.assign(size_t(G) * Dv, 0.0f);
+    const float cell_weight = 1.0f / float(k * k);
+    for (int n = 0; n < N; ++n) {
+        float* cell = &a.pooled[size_t(img.pos_x[n] / k + (cols / k) * (img.pos_y[n] / k)) * Dv];
+        const float* row = &a.x[size_t(n) * Dv];
+        for (int d = 0; d < Dv; ++d) cell[d] += cell_weight * row[d];
+    }
+    scale(a.pooled.data(), int64_t(G) * Dv, static_cast<float>(std::sqrt(double(Dv))));
+    G4_PROBE(probes, Probe::vision_pooled, -1, view(a.pooled, {G, Dv}));
+
+    // Gemma4VisionModel.forward: (h − std_bias) · std_scale on the large towers.
+    if (cfg_.standardize)
+        for (int g = 0; g < G; ++g)
+            for (int d = 0; d < Dv; ++d) {
+                float& v = a.pooled[size_t(g) * Dv + d];
+                v = (v - w_.std_bias[d]) * w_.std_scale[d];
+            }
+
+    // Gemma4MultimodalEmbedder: embedding_projection(RMSNorm without scale (x)), eps = the vision rms_norm_eps.
+    a.embed_norm.resize(size_t(G) * Dv);
+    rms_norm(a.embed_norm.data(), a.pooled.data(), nullptr, G, Dv, eps);
+    a.soft_tokens.resize(size_t(G) * D);
+    matmul(a.soft_tokens.data(), a.embed_norm.data(), w_.embed_vision, G, backend);
+    G4_PROBE(probes, Probe::vision_soft_tokens, -1, view(a.soft_tokens, {G, D}));
+    return std::move(a.soft_tokens);
+}
+
+}  // namespace gemma4
