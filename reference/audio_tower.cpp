@@ -41,41 +41,13 @@ struct AudioActivations {
 
 TensorView view(const std::vector<float>& buf, std::vector<int64_t> shape) { return TensorView{buf.data(), std::move(shape)}; }
 
-float scalar(const Checkpoint& ck, const std::string& name) {
-    const TensorRef& t = ck.tensor(name);
-    if (t.numel() != 1) throw Error(t.file + ": " + name + " should hold one value (a 0-d clip bound), has " + std::to_string(t.numel()));
-    return load_f32(t)[0];
-}
 
-ClippableLinear bind_linear(const Checkpoint& ck, const std::string& base, bool clipped) {
-    ClippableLinear cl;
-    cl.w = weight_view(ck.tensor(base + ".linear.weight"));
-    if (clipped) {
-        cl.input_min = scalar(ck, base + ".input_min");
-        cl.input_max = scalar(ck, base + ".input_max");
-        cl.output_min = scalar(ck, base + ".output_min");
-        cl.output_max = scalar(ck, base + ".output_max");
-    }
-    return cl;
-}
 
 float softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }  // F.softplus (threshold 20)
 float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 float silu(float x) { return x / (1.0f + std::exp(-x)); }
 
-// torch.clamp(x, lo, hi) over n values, out may equal x.
-void clamp(float* out, const float* x, int64_t n, float lo, float hi) {
-    for (int64_t i = 0; i < n; ++i) out[i] = std::min(std::max(x[i], lo), hi);
-}
 
-// Gemma4ClippableLinear.forward: clamp the input, Linear (no bias), clamp the output. out[T, rows] = x[T, cols].
-void clippable_linear(float* out, const float* x, const ClippableLinear& cl, int T, std::vector<float>& linear_in, MatmulBackend backend) {
-    const int64_t n_in = int64_t(T) * cl.w.cols;
-    linear_in.resize(static_cast<size_t>(n_in));
-    clamp(linear_in.data(), x, n_in, cl.input_min, cl.input_max);
-    matmul(out, linear_in.data(), cl.w, T, backend);
-    clamp(out, out, int64_t(T) * cl.w.rows, cl.output_min, cl.output_max);
-}
 
 // One Gemma4AudioSubSampleConvProjectionLayer on channel-last data: zero the invalid time rows of x[T, F, Cin]
 // (hidden_states * mask), Conv2d 3×3 stride 2 padding 1 without bias → out[⌈T/2⌉, ⌈F/2⌉, Cout], LayerNorm over the
@@ -330,25 +302,25 @@ AudioTower::AudioTower(const Checkpoint& ck) {
         const char* ffn_names[2] = {"feed_forward1.", "feed_forward2."};
         for (int f = 0; f < 2; ++f) {
             const std::string fp = lp + ffn_names[f];
-            ffns[f]->ffw_layer_1 = bind_linear(ck, fp + "ffw_layer_1", clip);
-            ffns[f]->ffw_layer_2 = bind_linear(ck, fp + "ffw_layer_2", clip);
+            ffns[f]->ffw_layer_1 = bind_clippable_linear(ck, fp + "ffw_layer_1", clip);
+            ffns[f]->ffw_layer_2 = bind_clippable_linear(ck, fp + "ffw_layer_2", clip);
             ffns[f]->pre_layer_norm = load_f32(ck.tensor(fp + "pre_layer_norm.weight"));
             ffns[f]->post_layer_norm = load_f32(ck.tensor(fp + "post_layer_norm.weight"));
         }
         lw.norm_pre_attn = load_f32(ck.tensor(lp + "norm_pre_attn.weight"));
         lw.norm_post_attn = load_f32(ck.tensor(lp + "norm_post_attn.weight"));
         lw.norm_out = load_f32(ck.tensor(lp + "norm_out.weight"));
-        lw.q_proj = bind_linear(ck, lp + "self_attn.q_proj", clip);
-        lw.k_proj = bind_linear(ck, lp + "self_attn.k_proj", clip);
-        lw.v_proj = bind_linear(ck, lp + "self_attn.v_proj", clip);
-        lw.post = bind_linear(ck, lp + "self_attn.post", clip);
+        lw.q_proj = bind_clippable_linear(ck, lp + "self_attn.q_proj", clip);
+        lw.k_proj = bind_clippable_linear(ck, lp + "self_attn.k_proj", clip);
+        lw.v_proj = bind_clippable_linear(ck, lp + "self_attn.v_proj", clip);
+        lw.post = bind_clippable_linear(ck, lp + "self_attn.post", clip);
         // relative_k_proj depends only on weights: project the table once. [n_rel, H·Dh]
         lw.rel_k.assign(size_t(n_rel) * H * Dh, 0.0f);
         matmul_ref(lw.rel_k.data(), rel_table.data(), weight_view(ck.tensor(lp + "self_attn.relative_k_proj.weight")), n_rel);
         lw.q_scale = load_f32(ck.tensor(lp + "self_attn.per_dim_scale"));
         for (float& s : lw.q_scale) s = softplus(s);
-        lw.linear_start = bind_linear(ck, lp + "lconv1d.linear_start", clip);
-        lw.linear_end = bind_linear(ck, lp + "lconv1d.linear_end", clip);
+        lw.linear_start = bind_clippable_linear(ck, lp + "lconv1d.linear_start", clip);
+        lw.linear_end = bind_clippable_linear(ck, lp + "lconv1d.linear_end", clip);
         lw.depthwise_conv = load_f32(ck.tensor(lp + "lconv1d.depthwise_conv1d.weight"));
         lw.lconv_pre_norm = load_f32(ck.tensor(lp + "lconv1d.pre_layer_norm.weight"));
         lw.conv_norm = load_f32(ck.tensor(lp + "lconv1d.conv_norm.weight"));

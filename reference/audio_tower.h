@@ -9,6 +9,7 @@
 
 #include "audio.h"
 #include "checkpoint.h"
+#include "clippable.h"
 #include "ops.h"
 #include "probes.h"
 
@@ -16,11 +17,6 @@ namespace gemma4 {
 
 // Gemma4ClippableLinear: y = clamp(clamp(x, in_min, in_max) · Wᵀ, out_min, out_max). The bounds are 0-d tensors in the
 // checkpoint; without use_clipped_linears they are ±inf.
-struct ClippableLinear {
-    WeightView w;
-    float input_min = -INFINITY, input_max = INFINITY, output_min = -INFINITY, output_max = INFINITY;
-};
-
 struct AudioFfnWeights {  // Gemma4AudioFeedForward
     ClippableLinear ffw_layer_1, ffw_layer_2;
     std::vector<float> pre_layer_norm, post_layer_norm;

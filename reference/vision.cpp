@@ -38,36 +38,9 @@ struct VisionActivations {
 
 TensorView view(const std::vector<float>& buf, std::vector<int64_t> shape) { return TensorView{buf.data(), std::move(shape)}; }
 
-float scalar(const Checkpoint& ck, const std::string& name) {
-    const TensorRef& t = ck.tensor(name);
-    if (t.numel() != 1) throw Error(t.file + ": " + name + " should hold one value (a 0-d clip bound), has " + std::to_string(t.numel()));
-    return load_f32(t)[0];
-}
 
-ClippableLinear bind_linear(const Checkpoint& ck, const std::string& base, bool clipped) {
-    ClippableLinear cl;
-    cl.w = weight_view(ck.tensor(base + ".linear.weight"));
-    if (clipped) {
-        cl.input_min = scalar(ck, base + ".input_min");
-        cl.input_max = scalar(ck, base + ".input_max");
-        cl.output_min = scalar(ck, base + ".output_min");
-        cl.output_max = scalar(ck, base + ".output_max");
-    }
-    return cl;
-}
 
-void clamp(float* out, const float* x, int64_t n, float lo, float hi) {
-    for (int64_t i = 0; i < n; ++i) out[i] = std::min(std::max(x[i], lo), hi);
-}
 
-// Gemma4ClippableLinear.forward: clamp the input, Linear (no bias), clamp the output. out[T, rows] = x[T, cols].
-void clippable_linear(float* out, const float* x, const ClippableLinear& cl, int T, std::vector<float>& linear_in, MatmulBackend backend) {
-    const int64_t n_in = int64_t(T) * cl.w.cols;
-    linear_in.resize(static_cast<size_t>(n_in));
-    clamp(linear_in.data(), x, n_in, cl.input_min, cl.input_max);
-    matmul(out, linear_in.data(), cl.w, T, backend);
-    clamp(out, out, int64_t(T) * cl.w.rows, cl.output_min, cl.output_max);
-}
 
 // A float32 buffer [rows, cols] seen as a weight, so matmul computes out[T, rows] = x[T, cols] · bufᵀ.
 WeightView as_weight(const std::vector<float>& buf, int64_t rows, int64_t cols) {
@@ -115,15 +88,15 @@ VisionTower::VisionTower(const Checkpoint& ck) {
         lw.post_attention_layernorm = load_f32(ck.tensor(lp + "post_attention_layernorm.weight"));
         lw.pre_feedforward_layernorm = load_f32(ck.tensor(lp + "pre_feedforward_layernorm.weight"));
         lw.post_feedforward_layernorm = load_f32(ck.tensor(lp + "post_feedforward_layernorm.weight"));
-        lw.q_proj = bind_linear(ck, lp + "self_attn.q_proj", clipped);
-        lw.k_proj = bind_linear(ck, lp + "self_attn.k_proj", clipped);
-        lw.v_proj = bind_linear(ck, lp + "self_attn.v_proj", clipped);
-        lw.o_proj = bind_linear(ck, lp + "self_attn.o_proj", clipped);
+        lw.q_proj = bind_clippable_linear(ck, lp + "self_attn.q_proj", clipped);
+        lw.k_proj = bind_clippable_linear(ck, lp + "self_attn.k_proj", clipped);
+        lw.v_proj = bind_clippable_linear(ck, lp + "self_attn.v_proj", clipped);
+        lw.o_proj = bind_clippable_linear(ck, lp + "self_attn.o_proj", clipped);
         lw.q_norm = load_f32(ck.tensor(lp + "self_attn.q_norm.weight"));
         lw.k_norm = load_f32(ck.tensor(lp + "self_attn.k_norm.weight"));
-        lw.gate_proj = bind_linear(ck, lp + "mlp.gate_proj", clipped);
-        lw.up_proj = bind_linear(ck, lp + "mlp.up_proj", clipped);
-        lw.down_proj = bind_linear(ck, lp + "mlp.down_proj", clipped);
+        lw.gate_proj = bind_clippable_linear(ck, lp + "mlp.gate_proj", clipped);
+        lw.up_proj = bind_clippable_linear(ck, lp + "mlp.up_proj", clipped);
+        lw.down_proj = bind_clippable_linear(ck, lp + "mlp.down_proj", clipped);
         w_.layers.push_back(std::move(lw));
     }
     if (cfg_.standardize) {

@@ -7,8 +7,8 @@
 
 #include <vector>
 
-#include "audio_tower.h"  // ClippableLinear (Gemma4ClippableLinear, shared by both towers)
 #include "checkpoint.h"
+#include "clippable.h"
 #include "image.h"
 #include "ops.h"
 #include "probes.h"
