@@ -3,6 +3,7 @@
 // the errors for bad input.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -121,4 +122,37 @@ TEST_CASE("gemma4 run / trace / check refuse bad input with a named error") {
     r = run_cli("check /nonexistent.npz " + golden("tiny-e2b-t8.npz"));
     CHECK(r.exit_code == 2);
     CHECK(contains(r.out, "/nonexistent.npz"));
+}
+
+TEST_CASE("gemma4 run / trace with --image and --audio") {
+    const std::string samples = std::string(assets_dir()) + "/samples/";
+    CliResult r = run_cli("run -m tiny-e2b --image " + samples + "photo.png --audio " + samples + "speech.wav -p Describe -n 4");
+    REQUIRE(r.exit_code == 0);
+    CHECK(contains(r.out, "266 soft tokens"));  // photo.png at the default budget 280, as transformers counts it
+    CHECK(contains(r.out, "73 soft tokens"));   // speech.wav, 2.91 s
+    r = run_cli("run -m tiny-26b-a4b --image " + samples + "photo.png --image-tokens 70 -p Describe -n 2 --image-mask jax");
+    CHECK(r.exit_code == 0);
+    CHECK(contains(r.out, "63 soft tokens"));
+
+    test::TempDir dir("gemma4_cli_media");
+    const std::string out = dir.file("mm.npz");
+    r = run_cli("trace -m tiny-e4b --raw --audio " + samples + "short.wav -p hi --probes 'audio.*,text.logits' -o " + out);
+    REQUIRE(r.exit_code == 0);
+    std::vector<NpyArray> t = read_npz(out);
+    REQUIRE(find_array(t, "audio.soft_tokens") != nullptr);
+    CHECK(find_array(t, "audio.soft_tokens")->shape[0] == 5);  // 0.2 s → 5 soft tokens
+    const std::vector<int64_t> tokens = find_array(t, "meta.tokens")->to_i64();
+    CHECK(std::count(tokens.begin(), tokens.end(), 508) == 5);  // <|audio|> widened to 5 soft-token positions
+
+    r = run_cli("run -m tiny-31b --audio " + samples + "speech.wav -p x");
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.out, "no audio tower"));
+    r = run_cli("run -m tiny-e2b --image " + samples + "photo.png --image-tokens 100 -p x");
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.out, "100"));
+    r = run_cli("run -m tiny-e2b --image " + std::string(assets_dir()) + "/README.md -p x");
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.out, "README.md"));
+    r = run_cli("run -m tiny-e2b --image-mask sideways -p x");
+    CHECK(r.exit_code == 2);
 }

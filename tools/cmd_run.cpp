@@ -46,6 +46,7 @@ std::vector<int32_t> stop_ids(const Checkpoint& ck, const Tokenizer* tok) {
 int cmd_run(int argc, char** argv) {
     std::vector<Option> options = {{"--model", "-m", "MODEL", "checkpoint directory or bundled name (default tiny-e2b)"}};
     for (const Option& o : prompt_options()) options.push_back(o);
+    for (const Option& o : media_options()) options.push_back(o);
     const std::vector<Option> more = {
         {"--max-new-tokens", "-n", "N", "tokens to generate (default 64)"},
         {"--temp", "", "T", "sampling temperature; 0 = greedy (default 0)"},
@@ -59,7 +60,7 @@ int cmd_run(int argc, char** argv) {
     options.insert(options.end(), more.begin(), more.end());
     Args args(argc, argv, 2, options);
     if (args.has("--help")) {
-        std::printf("%s", usage("gemma4 run [-m MODEL] (-p TEXT | --tokens IDS) [--raw] [-n N] [--temp T] [--backend ref|blas]",
+        std::printf("%s", usage("gemma4 run [-m MODEL] (-p TEXT | --tokens IDS) [--image F] [--audio F] [--raw] [-n N] [--temp T] [--backend ref|blas]",
                                 "Generates text with the float32 reference, streaming each token as it is chosen, then\n"
                                 "prints prefill and decode speed and peak memory. -p is sent as a user turn of the Gemma 4\n"
                                 "chat format unless --raw; generation stops at the end of the model's turn or <eos>.\n"
@@ -81,9 +82,9 @@ int cmd_run(int argc, char** argv) {
     Checkpoint ck = Checkpoint::open(args.get("--model", "tiny-e2b"));
     std::unique_ptr<Tokenizer> tok;
     if (std::filesystem::exists(std::filesystem::path(ck.dir) / "tokenizer.json")) tok = std::make_unique<Tokenizer>(Tokenizer::load(ck.dir));
+    forward.image_mask = parse_image_mask(args.get("--image-mask", "transformers"));
     std::string prompt_text;
-    TextInput input;
-    input.tokens = prompt_ids(args, ck.dir, tok.get(), ck.config.text.bos_token_id, ck.config.text.vocab_size, &prompt_text);
+    TextInput input = prompt_input(args, ck, tok.get(), forward.backend, nullptr, &prompt_text);
     const int64_t limit = ck.config.text.max_position_embeddings;
     if (int64_t(input.tokens.size()) + max_new > limit)
         throw Error("the prompt (" + std::to_string(input.tokens.size()) + " tokens) plus -n " + std::to_string(max_new) +
@@ -93,7 +94,7 @@ int cmd_run(int argc, char** argv) {
     KvCache cache(model.config());
     std::vector<int32_t> generated;
     std::string printed;
-    if (args.has("--raw")) std::printf("%s", prompt_text.c_str());  // the chat template's markup is not echoed
+    if (args.has("--raw") && input.soft_positions.empty()) std::printf("%s", prompt_text.c_str());  // no template markup echoed
     std::fflush(stdout);
     GenerateStats stats = generate(model, cache, input, max_new, stop_ids(ck, tok.get()), sampling, forward, [&](int32_t id) {
         generated.push_back(id);

@@ -29,6 +29,7 @@ std::vector<std::string> split_globs(const std::string& text) {
 int cmd_trace(int argc, char** argv) {
     std::vector<Option> options = {{"--model", "-m", "MODEL", "checkpoint directory or bundled name"}};
     for (const Option& o : prompt_options()) options.push_back(o);
+    for (const Option& o : media_options()) options.push_back(o);
     const std::vector<Option> more = {
         {"--probes", "", "GLOB[,GLOB]", "probe names to record, e.g. 'text.*.attn_weights,text.logits' (default '*')"},
         {"--output", "-o", "FILE.npz", "where to write the trace"},
@@ -56,13 +57,13 @@ int cmd_trace(int argc, char** argv) {
     std::unique_ptr<Tokenizer> tok;
     if (std::filesystem::exists(std::filesystem::path(ck.dir) / "tokenizer.json")) tok = std::make_unique<Tokenizer>(Tokenizer::load(ck.dir));
     TraceMeta meta;
-    TextInput input;
-    input.tokens = prompt_ids(args, ck.dir, tok.get(), ck.config.text.bos_token_id, ck.config.text.vocab_size, &meta.prompt);
+    RecordingSink sink(globs);
+    forward.image_mask = parse_image_mask(args.get("--image-mask", "transformers"));
+    TextInput input = prompt_input(args, ck, tok.get(), forward.backend, &sink, &meta.prompt);
     if (int64_t(input.tokens.size()) > ck.config.text.max_position_embeddings)
         throw Error("the prompt has " + std::to_string(input.tokens.size()) + " tokens, more than the model's context of " +
                     std::to_string(ck.config.text.max_position_embeddings));
 
-    RecordingSink sink(globs);
     forward.probes = &sink;
     TextModel model(ck);
     KvCache cache(model.config());

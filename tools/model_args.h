@@ -6,8 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "checkpoint.h"
 #include "cli.h"
 #include "ops.h"
+#include "text_model.h"
 #include "tokenizer.h"
 
 namespace gemma4::cli {
@@ -28,5 +30,15 @@ std::vector<int32_t> prompt_ids(const Args& args, const std::string& model_dir, 
 
 // The options above, for each command's option table.
 std::vector<Option> prompt_options();
+
+// --image FILE (repeatable), --image-tokens N, --audio FILE (repeatable), --image-mask RULE.
+std::vector<Option> media_options();
+
+// The decoder input for a run / trace: prompt_ids() when no media is given; otherwise each image and clip through its
+// tower, the prompt with one placeholder per item (images, then audio, then the text; in the chat format unless
+// --raw) and the placeholders widened to the soft-token runs (media_input.cpp).
+// The towers report their probes to `probes` (nullptr: nobody listens).
+TextInput prompt_input(const Args& args, const Checkpoint& ck, const Tokenizer* tokenizer, MatmulBackend backend, ProbeSink* probes,
+                       std::string* prompt_text);
 
 }  // namespace gemma4::cli
