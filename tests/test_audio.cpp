@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "audio.h"
 #include "audio_tower.h"
 #include "checkpoint.h"
@@ -246,4 +248,21 @@ TEST_CASE("audio: gemma4 audio-info") {
     test::CliResult missing = test::run_cli("audio-info --audio /nonexistent/clip.wav");
     CHECK(missing.exit_code == 2);
     CHECK(test::contains(missing.out, "/nonexistent/clip.wav"));
+}
+
+TEST_CASE("audio: frames and soft tokens of every committed clip equal the processor's (audio_plans.json)") {
+    std::ifstream in(fs::path(assets_dir()) / "goldens" / "audio_plans.json");
+    REQUIRE(in);
+    const nlohmann::json j = nlohmann::json::parse(in);
+    REQUIRE(j["clips"].size() >= 4);
+    for (const nlohmann::json& clip : j["clips"]) {
+        const std::string file = clip["file"].get<std::string>();
+        CAPTURE(file);
+        Waveform w = load_audio((fs::path(assets_dir()) / file).string());
+        CHECK(static_cast<int64_t>(w.samples.size()) == clip["samples"].get<int64_t>());
+        MelFeatures mel = log_mel_features(w.samples);
+        CHECK(mel.frames == clip["frames"].get<int>());
+        CHECK(mel.valid_frames() == clip["valid_frames"].get<int>());
+        CHECK(audio_soft_tokens(static_cast<int64_t>(w.samples.size())) == clip["soft_tokens"].get<int>());
+    }
 }

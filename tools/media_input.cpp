@@ -54,10 +54,13 @@ TextInput prompt_input(const Args& args, const Checkpoint& ck, const Tokenizer* 
         for (const std::string& path : audios) {
             const auto t0 = std::chrono::steady_clock::now();
             Waveform wave = load_audio(path);
+            if (static_cast<int64_t>(wave.samples.size()) > kAudioMaxSamples)
+                std::fprintf(stderr, "warning: %s is %.1f s long; the model takes 30 s, so only the first 30 s are used "
+                             "(as transformers' feature extractor does)\n", path.c_str(), wave.samples.size() / double(kAudioSampleRate));
             MelFeatures mel = log_mel_features(wave.samples);
             std::vector<float> soft = tower.encode(mel, probes, backend);
             const int count = static_cast<int>(soft.size() / cfg.text.hidden_size);
-            std::fprintf(stderr, "audio %s: %.2f s, %d mel frames, %d soft tokens (%.2f s)\n", path.c_str(), wave.samples.size() / 16000.0,
+            std::fprintf(stderr, "audio %s: %.2f s, %d mel frames, %d soft tokens (%.2f s)\n", path.c_str(), wave.samples.size() / double(kAudioSampleRate),
                          mel.frames, count, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
             media.push_back(MediaSoftTokens{MediaSoftTokens::Kind::Audio, count, std::move(soft)});
         }
