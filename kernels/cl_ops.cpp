@@ -1,0 +1,191 @@
+// cl_ops.cpp — host wrappers for the kernels of kernels/*.cl: upload, set arguments, enqueue, download. Work-group
+// sizes are chosen here (row reductions use a power-of-two group); the kernels' own headers describe their versions.
+#include "cl_ops.h"
+
+#include <algorithm>
+#include <string>
+
+#include "error.h"
+
+namespace gemma4::cl {
+
+namespace {
+
+// A __local argument of `bytes` bytes (clSetKernelArg with a size and no value).
+struct LocalBytes {
+    size_t bytes;
+};
+
+void set_arg(cl_kernel k, cl_uint index, const Buffer& b) {
+    const cl_mem mem = b.mem();
+    CL_CHECK(clSetKernelArg(k, index, sizeof mem, &mem));
+}
+void set_arg(cl_kernel k, cl_uint index, cl_int v) { CL_CHECK(clSetKernelArg(k, index, sizeof v, &v)); }
+void set_arg(cl_kernel k, cl_uint index, cl_long v) { CL_CHECK(clSetKernelArg(k, index, sizeof v, &v)); }
+void set_arg(cl_kernel k, cl_uint index, cl_float v) { CL_CHECK(clSetKernelArg(k, index, sizeof v, &v)); }
+void set_arg(cl_kernel k, cl_uint index, LocalBytes v) { CL_CHECK(clSetKernelArg(k, index, v.bytes, nullptr)); }
+
+// Sets every argument in order: set_args(k, out, x, n) is arguments 0, 1, 2.
+template <typename... Args>
+void set_args(cl_kernel k, const Args&... args) {
+    cl_uint index = 0;
+    (set_arg(k, index++, args), ...);
+}
+
+void run(ClContext& cl, cl_kernel k, cl_uint dims, const size_t* global, const size_t* local) {
+    CL_CHECK(clEnqueueNDRangeKernel(cl.queue(), k, dims, nullptr, global, local, 0, nullptr, nullptr));
+}
+
+size_t bytes_of(int64_t n) { return static_cast<size_t>(n) * sizeof(float); }
+
+// The group size of row reductions: 64 lanes (enough to cover a 256-wide row in four strides) or the device's
+// maximum if lower, rounded down to a power of two for the tree reduction.
+size_t reduction_group(const ClContext& cl) {
+    size_t group = std::min<size_t>(64, std::max<size_t>(1, cl.info().max_work_group));
+    size_t pow2 = 1;
+    while (pow2 * 2 <= group) pow2 *= 2;
+    return pow2;
+}
+
+void check_int_range(int64_t v, const char* what) {
+    if (v < 0 || v > 0x7fffffff) throw Error(std::string("OpenCL op: ") + what + " = " + std::to_string(v) + " does not fit the kernels' int");
+}
+
+// One element-wise launch over n items (the kernels check i < n).
+void run_1d(ClContext& cl, cl_kernel k, int64_t n) {
+    const size_t global = static_cast<size_t>(n);
+    run(cl, k, 1, &global, nullptr);
+}
+
+}  // namespace
+
+void cl_matmul(ClContext& cl, float* out, const float* x, const WeightView& W, int T) {
+    const int64_t in = W.cols, out_dim = W.rows;
+    if (T <= 0 || out_dim == 0) return;
+    check_int_range(in, "in");
+    check_int_range(out_dim, "out_dim");
+    const char* kernel_name = nullptr;
+    switch (W.dtype) {
+        case DType::F32: kernel_name = "matmul_f32"; break;
+        case DType::BF16: kernel_name = "matmul_bf16"; break;
+        case DType::F16: kernel_name = "matmul_f16"; break;
+        default:
+            throw Error(std::string("cl_matmul: weight dtype ") + dtype_name(W.dtype) + " is not supported (expected F32, BF16 or F16)");
+    }
+    const size_t elem = dtype_size(W.dtype);
+    const size_t row_bytes = static_cast<size_t>(in) * elem;
+    // Rows per weight buffer: all of them when the weight fits one allocation, else as many as fit.
+    const int64_t block = std::min<int64_t>(out_dim, static_cast<int64_t>(cl.max_alloc_bytes() / std::max<size_t>(row_bytes, 1)));
+    if (block < 1)
+        throw Error("cl_matmul: one weight row of " + std::to_string(row_bytes) + " bytes exceeds CL_DEVICE_MAX_MEM_ALLOC_SIZE of " +
+                    std::to_string(cl.max_alloc_bytes()) + " bytes");
+    const Buffer x_buf = cl.upload(x, bytes_of(int64_t(T) * in), "matmul input x[T, in]");
+    const Buffer out_buf = cl.alloc(bytes_of(int64_t(T) * out_dim), "matmul output [T, out]");
+    cl_kernel k = cl.kernel("matmul", kernel_name);
+    for (int64_t row0 = 0; row0 < out_dim; row0 += block) {
+        const int64_t rows = std::min(block, out_dim - row0);
+        const Buffer w_buf = cl.upload(W.data + row0 * static_cast<int64_t>(row_bytes), static_cast<size_t>(rows) * row_bytes,
+                                       "matmul weight block");
+        set_args(k, out_buf, x_buf, w_buf, cl_int(T), cl_int(in), cl_int(out_dim), cl_int(row0), cl_int(rows));
+        const size_t global[2] = {static_cast<size_t>(rows), static_cast<size_t>(T)};
+        run(cl, k, 2, global, nullptr);
+        cl.finish();  // w_buf is released at the end of this iteration
+    }
+    cl.download(out_buf, out, bytes_of(int64_t(T) * out_dim));
+}
+
+void cl_rms_norm(ClContext& cl, float* out, const float* x, const float* w, int64_t rows, int n, float eps) {
+    if (rows <= 0 || n <= 0) return;
+    const size_t count = bytes_of(rows * n);
+    const Buffer x_buf = cl.upload(x, count, "rms_norm input");
+    const size_t group = reduction_group(cl);
+    const size_t global = static_cast<size_t>(rows) * group;
+    const LocalBytes scratch{group * sizeof(float)};
+    if (w) {
+        const Buffer w_buf = cl.upload(w, bytes_of(n), "rms_norm weight");
+        cl_kernel k = cl.kernel("rmsnorm", "rms_norm");
+        set_args(k, x_buf, x_buf, w_buf, cl_int(n), cl_float(eps), scratch);
+        run(cl, k, 1, &global, &group);
+        cl.download(x_buf, out, count);  // blocking, so w_buf is no longer in use when it is released
+    } else {
+        cl_kernel k = cl.kernel("rmsnorm", "rms_norm_plain");
+        set_args(k, x_buf, x_buf, cl_int(n), cl_float(eps), scratch);
+        run(cl, k, 1, &global, &group);
+        cl.download(x_buf, out, count);
+    }
+}
+
+void cl_rope(ClContext& cl, float* x, int T, int heads, int Dh, const int64_t* positions, const float* inv_freq) {
+    if (T <= 0 || heads <= 0 || Dh < 2) return;
+    if (Dh % 2 != 0) throw Error("cl_rope: head dim " + std::to_string(Dh) + " is odd (rotate-half pairs i with i + Dh/2)");
+    const size_t count = bytes_of(int64_t(T) * heads * Dh);
+    const Buffer x_buf = cl.upload(x, count, "rope x[T, heads, Dh]");
+    const Buffer pos_buf = cl.upload(positions, sizeof(int64_t) * static_cast<size_t>(T), "rope positions[T]");
+    const Buffer freq_buf = cl.upload(inv_freq, bytes_of(Dh / 2), "rope inv_freq[Dh/2]");
+    cl_kernel k = cl.kernel("rope", "rope_rotate_half");
+    set_args(k, x_buf, pos_buf, freq_buf, cl_int(T), cl_int(heads), cl_int(Dh));
+    const size_t global[3] = {static_cast<size_t>(Dh / 2), static_cast<size_t>(heads), static_cast<size_t>(T)};
+    run(cl, k, 3, global, nullptr);
+    cl.download(x_buf, x, count);
+}
+
+void cl_softmax_rows(ClContext& cl, float* x, int64_t rows, int n) {
+    if (rows <= 0 || n <= 0) return;
+    const size_t count = bytes_of(rows * n);
+    const Buffer x_buf = cl.upload(x, count, "softmax rows");
+    const size_t group = reduction_group(cl);
+    const size_t global = static_cast<size_t>(rows) * group;
+    cl_kernel k = cl.kernel("softmax", "softmax_rows");
+    set_args(k, x_buf, cl_int(n), LocalBytes{group * sizeof(float)});
+    run(cl, k, 1, &global, &group);
+    cl.download(x_buf, x, count);
+}
+
+void cl_soft_cap(ClContext& cl, float* x, int64_t n, float cap) {
+    if (n <= 0) return;
+    const Buffer x_buf = cl.upload(x, bytes_of(n), "soft_cap x");
+    cl_kernel k = cl.kernel("softmax", "soft_cap");
+    set_args(k, x_buf, cl_long(n), cl_float(cap));
+    run_1d(cl, k, n);
+    cl.download(x_buf, x, bytes_of(n));
+}
+
+void cl_gelu_tanh(ClContext& cl, float* x, int64_t n) {
+    if (n <= 0) return;
+    const Buffer x_buf = cl.upload(x, bytes_of(n), "gelu_tanh x");
+    cl_kernel k = cl.kernel("elementwise", "gelu_tanh");
+    set_args(k, x_buf, cl_long(n));
+    run_1d(cl, k, n);
+    cl.download(x_buf, x, bytes_of(n));
+}
+
+void cl_gelu_mul(ClContext& cl, float* out, const float* gate, const float* up, int64_t n) {
+    if (n <= 0) return;
+    const Buffer gate_buf = cl.upload(gate, bytes_of(n), "gelu_mul gate");
+    const Buffer up_buf = cl.upload(up, bytes_of(n), "gelu_mul up");
+    cl_kernel k = cl.kernel("elementwise", "gelu_mul");
+    set_args(k, gate_buf, gate_buf, up_buf, cl_long(n));
+    run_1d(cl, k, n);
+    cl.download(gate_buf, out, bytes_of(n));
+}
+
+void cl_add(ClContext& cl, float* out, const float* a, const float* b, int64_t n) {
+    if (n <= 0) return;
+    const Buffer a_buf = cl.upload(a, bytes_of(n), "add a");
+    const Buffer b_buf = cl.upload(b, bytes_of(n), "add b");
+    cl_kernel k = cl.kernel("elementwise", "add");
+    set_args(k, a_buf, a_buf, b_buf, cl_long(n));
+    run_1d(cl, k, n);
+    cl.download(a_buf, out, bytes_of(n));
+}
+
+void cl_scale(ClContext& cl, float* x, int64_t n, float s) {
+    if (n <= 0) return;
+    const Buffer x_buf = cl.upload(x, bytes_of(n), "scale x");
+    cl_kernel k = cl.kernel("elementwise", "scale");
+    set_args(k, x_buf, cl_long(n), cl_float(s));
+    run_1d(cl, k, n);
+    cl.download(x_buf, x, bytes_of(n));
+}
+
+}  // namespace gemma4::cl
