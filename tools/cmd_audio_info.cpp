@@ -16,24 +16,15 @@
 
 namespace gemma4::cli {
 
-namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-}  // namespace
-
 int cmd_audio_info(int argc, char** argv) {
-    const std::vector<Option> options = {
+    std::vector<Option> options = {
         {"--audio", "", "FILE", "sound file (WAV, FLAC, OGG, ... anything libsndfile reads)"},
         {"--model", "-m", "MODEL", "with --time: the checkpoint whose audio tower runs"},
-        {"--time", "", "", "run the audio tower on the clip and report the encode time per second of audio"},
-        {"--repeat", "", "N", "with --time: encode N times and report the fastest (default 1)"},
-        {"--backend", "", "NAME", "matmul backend for --time: ref (default) or blas"},
         {"--json", "", "", "print JSON instead of text"},
         {"--help", "-h", "", "show this help"},
     };
+    const std::vector<Option> timing_options = tower_timing_options();
+    options.insert(options.end() - 2, timing_options.begin(), timing_options.end());  // before --json and --help
     Args args(argc, argv, 2, options);
     if (args.has("--help")) {
         std::printf("%s", usage("gemma4 audio-info --audio FILE [--json] [-m MODEL --time [--repeat N] [--backend ref|blas]]",
@@ -46,13 +37,11 @@ int cmd_audio_info(int argc, char** argv) {
     }
     if (!args.has("--audio")) throw Error("--audio FILE is required (see --help)");
     if (!args.positional().empty()) throw Error("unexpected argument '" + args.positional()[0] + "'");
-    const bool timing = args.has("--time");
-    if (timing && !args.has("--model")) throw Error("--time needs -m MODEL (a checkpoint with an audio tower)");
-    if (!timing && (args.has("--model") || args.has("--repeat") || args.has("--backend")))
-        throw Error("-m, --repeat and --backend only apply with --time");
-    const long long repeat = args.get_int("--repeat", 1);
-    if (repeat < 1 || repeat > 1000) throw Error("--repeat must be between 1 and 1000, got " + args.get("--repeat"));
-    const MatmulBackend backend = parse_backend(args.get("--backend", "ref"));
+    if (!args.has("--time") && args.has("--model")) throw Error("-m only applies with --time");
+    const TowerTiming tower_timing = parse_tower_timing(args, "an audio tower");
+    const bool timing = tower_timing.enabled;
+    const long long repeat = tower_timing.repeat;
+    const MatmulBackend backend = tower_timing.backend;
 
     const std::string path = args.get("--audio");
     auto t0 = std::chrono::steady_clock::now();

@@ -16,25 +16,16 @@
 
 namespace gemma4::cli {
 
-namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-}  // namespace
-
 int cmd_image_info(int argc, char** argv) {
-    const std::vector<Option> options = {
+    std::vector<Option> options = {
         {"--image", "", "FILE", "image file (PNG, JPEG, BMP, GIF, ... anything stb_image reads)"},
         {"--image-tokens", "", "B", "soft-token budget: 70, 140, 280, 560 or 1120 (default: the model's, else 280)"},
         {"--model", "-m", "MODEL", "take the vision config and default budget from this checkpoint (needed for --time)"},
-        {"--time", "", "", "run the vision tower on the image and report the encode time"},
-        {"--repeat", "", "N", "with --time: encode N times and report the fastest (default 1)"},
-        {"--backend", "", "NAME", "matmul backend for --time: ref (default) or blas"},
         {"--json", "", "", "print JSON instead of text"},
         {"--help", "-h", "", "show this help"},
     };
+    const std::vector<Option> timing_options = tower_timing_options();
+    options.insert(options.end() - 2, timing_options.begin(), timing_options.end());  // before --json and --help
     Args args(argc, argv, 2, options);
     if (args.has("--help")) {
         std::printf("%s", usage("gemma4 image-info --image FILE [--image-tokens B] [-m MODEL [--time [--repeat N] [--backend ref|blas]]] [--json]",
@@ -48,12 +39,10 @@ int cmd_image_info(int argc, char** argv) {
     }
     if (!args.has("--image")) throw Error("--image FILE is required (see --help)");
     if (!args.positional().empty()) throw Error("unexpected argument '" + args.positional()[0] + "'");
-    const bool timing = args.has("--time");
-    if (timing && !args.has("--model")) throw Error("--time needs -m MODEL (a checkpoint with a vision tower)");
-    if (!timing && (args.has("--repeat") || args.has("--backend"))) throw Error("--repeat and --backend only apply with --time");
-    const long long repeat = args.get_int("--repeat", 1);
-    if (repeat < 1 || repeat > 1000) throw Error("--repeat must be between 1 and 1000, got " + args.get("--repeat"));
-    const MatmulBackend backend = parse_backend(args.get("--backend", "ref"));
+    const TowerTiming tower_timing = parse_tower_timing(args, "a vision tower");
+    const bool timing = tower_timing.enabled;
+    const long long repeat = tower_timing.repeat;
+    const MatmulBackend backend = tower_timing.backend;
 
     // The vision config and default budget: the model's when given, else the released defaults.
     std::string model_dir;

@@ -36,6 +36,29 @@ std::vector<int32_t> parse_token_list(const std::string& text) {
     return ids;
 }
 
+std::vector<Option> tower_timing_options() {
+    return {
+        {"--time", "", "", "run the tower on the input and report its encode time (needs -m MODEL)"},
+        {"--repeat", "", "N", "with --time: encode N times and report the fastest (default 1)"},
+        {"--backend", "", "NAME", "matmul backend for --time: ref (default) or blas"},
+    };
+}
+
+TowerTiming parse_tower_timing(const Args& args, const std::string& tower) {
+    TowerTiming t;
+    t.enabled = args.has("--time");
+    if (t.enabled && !args.has("--model")) throw Error("--time needs -m MODEL (a checkpoint with " + tower + ")");
+    if (!t.enabled && (args.has("--repeat") || args.has("--backend"))) throw Error("--repeat and --backend only apply with --time");
+    t.repeat = args.get_int("--repeat", 1);
+    if (t.repeat < 1 || t.repeat > 1000) throw Error("--repeat must be between 1 and 1000, got " + args.get("--repeat"));
+    t.backend = parse_backend(args.get("--backend", "ref"));
+    return t;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 std::vector<Option> prompt_options() {
     return {
         {"--prompt", "-p", "TEXT", "the prompt text (tokenized with the model's tokenizer.json, <bos> prepended)"},

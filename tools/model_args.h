@@ -2,6 +2,7 @@
 // turning -p / --tokens / --raw into the ids the model sees.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -30,6 +31,17 @@ std::vector<int32_t> prompt_ids(const Args& args, const std::string& model_dir, 
 
 // The options above, for each command's option table.
 std::vector<Option> prompt_options();
+
+// The tower-timing options of image-info / audio-info: --time, --repeat N, --backend ref|blas.
+struct TowerTiming {
+    bool enabled = false;
+    long long repeat = 1;
+    MatmulBackend backend = MatmulBackend::Ref;
+};
+std::vector<Option> tower_timing_options();
+// Validates them together (--time needs -m MODEL; --repeat and --backend need --time); `tower` names it in errors.
+TowerTiming parse_tower_timing(const Args& args, const std::string& tower);
+double seconds_since(std::chrono::steady_clock::time_point start);
 
 // --image FILE (repeatable), --image-tokens N, --audio FILE (repeatable), --image-mask RULE.
 std::vector<Option> media_options();
