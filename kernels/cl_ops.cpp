@@ -188,4 +188,47 @@ void cl_scale(ClContext& cl, float* x, int64_t n, float s) {
     cl.download(x_buf, x, bytes_of(n));
 }
 
+void cl_attention(ClContext& cl, const float* q, const float* k, const float* v, const int64_t* q_pos, const int64_t* k_pos,
+                  int T, int S, int H, int Hkv, int Dh, int window, float* out, float* weights) {
+    if (T <= 0 || H <= 0 || Dh <= 0) return;
+    if (Hkv <= 0 || H % Hkv != 0)
+        throw Error("cl_attention: " + std::to_string(H) + " query heads do not divide into " + std::to_string(Hkv) + " KV heads");
+    if (window < 0) throw Error("cl_attention: window " + std::to_string(window) + " is negative (0 = full attention)");
+    const int64_t out_count = int64_t(T) * H * Dh;
+    if (S <= 0) {  // no keys: every query is fully masked
+        std::fill(out, out + out_count, 0.0f);
+        return;
+    }
+    const int64_t kv_count = int64_t(S) * Hkv * Dh, score_count = int64_t(H) * T * S;
+    const Buffer q_buf = cl.upload(q, bytes_of(out_count), "attention q[T, H, Dh]");
+    const Buffer k_buf = cl.upload(k, bytes_of(kv_count), "attention k[S, Hkv, Dh]");
+    const Buffer v_buf = cl.upload(v, bytes_of(kv_count), "attention v[S, Hkv, Dh]");
+    const Buffer qpos_buf = cl.upload(q_pos, sizeof(int64_t) * static_cast<size_t>(T), "attention q_pos[T]");
+    const Buffer kpos_buf = cl.upload(k_pos, sizeof(int64_t) * static_cast<size_t>(S), "attention k_pos[S]");
+    const Buffer out_buf = cl.alloc(bytes_of(out_count), "attention out[T, H·Dh]");
+    const Buffer score_buf = cl.alloc(bytes_of(score_count), "attention scores[H, T, S]");
+    cl_kernel kern = cl.kernel("attention", "attention_rows");
+    set_args(kern, out_buf, score_buf, q_buf, k_buf, v_buf, qpos_buf, kpos_buf, cl_int(T), cl_int(S), cl_int(H), cl_int(Hkv),
+             cl_int(Dh), cl_int(window));
+    const size_t global[2] = {static_cast<size_t>(T), static_cast<size_t>(H)};
+    run(cl, kern, 2, global, nullptr);
+    cl.download(out_buf, out, bytes_of(out_count));
+    if (weights) cl.download(score_buf, weights, bytes_of(score_count));
+}
+
+void cl_moe_route(ClContext& cl, const float* probs, int T, int E, int K, const float* per_expert_scale, int32_t* ids,
+                  float* weights) {
+    if (T <= 0 || K <= 0) return;
+    if (K > E) throw Error("cl_moe_route: top-" + std::to_string(K) + " of " + std::to_string(E) + " experts");
+    const Buffer probs_buf = cl.upload(probs, bytes_of(int64_t(T) * E), "moe_route probs[T, E]");
+    const Buffer scale_buf = cl.upload(per_expert_scale, bytes_of(E), "moe_route per_expert_scale[E]");
+    const Buffer ids_buf = cl.alloc(sizeof(int32_t) * static_cast<size_t>(T) * K, "moe_route ids[T, K]");
+    const Buffer w_buf = cl.alloc(bytes_of(int64_t(T) * K), "moe_route weights[T, K]");
+    cl_kernel kern = cl.kernel("moe", "moe_route");
+    set_args(kern, ids_buf, w_buf, probs_buf, scale_buf, cl_int(T), cl_int(E), cl_int(K));
+    run_1d(cl, kern, T);
+    cl.download(ids_buf, ids, sizeof(int32_t) * static_cast<size_t>(T) * K);
+    cl.download(w_buf, weights, bytes_of(int64_t(T) * K));
+}
+
 }  // namespace gemma4::cl

@@ -40,4 +40,16 @@ void cl_add(ClContext& cl, float* out, const float* a, const float* b, int64_t n
 // x[n] *= s
 void cl_scale(ClContext& cl, float* x, int64_t n, float s);
 
+// The attention inner loop of reference/attention.cpp: for query t and head h, p = softmax over s of q·k (scale 1.0)
+// where attention_allowed(q_pos[t], k_pos[s], window) (window 0 = full causal), −inf elsewhere; out = Σ p·v. GQA:
+// head h reads KV head h / (H / Hkv). q[T, H, Dh], k and v[S, Hkv, Dh], q_pos[T], k_pos[S] → out[T, H·Dh] and, when
+// weights != nullptr, the probabilities weights[H, T, S]. A query with every key masked gives zeros.
+void cl_attention(ClContext& cl, const float* q, const float* k, const float* v, const int64_t* q_pos, const int64_t* k_pos,
+                  int T, int S, int H, int Hkv, int Dh, int window, float* out, float* weights);
+
+// The MoE router's selection (reference: moe_route) for T tokens: probs[T, E] → the K largest per token (ties: lower
+// index first) in ids[T, K], renormalised to sum 1 and × per_expert_scale[id] in weights[T, K].
+void cl_moe_route(ClContext& cl, const float* probs, int T, int E, int K, const float* per_expert_scale, int32_t* ids,
+                  float* weights);
+
 }  // namespace gemma4::cl

@@ -24,8 +24,10 @@
 #include "cl_ops.h"
 #include "cl_runtime.h"
 #include "compare.h"
+#include "attention.h"
 #include "dtype.h"
 #include "error.h"
+#include "moe.h"
 #include "ops.h"
 #include "test_util.h"
 #include "tolerances.h"
@@ -124,6 +126,39 @@ uint16_t f32_to_f16_bits(float f) {
     return static_cast<uint16_t>(sign | (exponent << 10) | ((u >> 13) & 0x3ff));
 }
 
+// The attention inner loop of reference/attention.cpp (attention_forward without the image blocks), on plain arrays:
+// the same mask rule, softmax, order of summation and skip of zero weights. out[T, H·Dh], weights[H, T, S].
+void attention_ref(const float* q, const float* k, const float* v, const int64_t* q_pos, const int64_t* k_pos, int T, int S,
+                   int H, int Hkv, int Dh, int window, float* out, float* weights) {
+    const int group = H / Hkv;
+    std::vector<float> scores(static_cast<size_t>(S));
+    for (int h = 0; h < H; ++h) {
+        for (int t = 0; t < T; ++t) {
+            const float* qr = q + (int64_t(t) * H + h) * Dh;
+            const int kvh = h / group;
+            for (int64_t s = 0; s < S; ++s) {
+                if (!attention_allowed(q_pos[t], k_pos[s], window)) {
+                    scores[size_t(s)] = -std::numeric_limits<float>::infinity();
+                    continue;
+                }
+                const float* kr = k + (s * Hkv + kvh) * Dh;
+                float dot = 0.0f;
+                for (int d = 0; d < Dh; ++d) dot += qr[d] * kr[d];
+                scores[size_t(s)] = dot;
+            }
+            softmax(scores.data(), S);
+            float* o = out + (int64_t(t) * H + h) * Dh;
+            std::fill(o, o + Dh, 0.0f);
+            for (int64_t s = 0; s < S; ++s) {
+                if (scores[size_t(s)] == 0.0f) continue;
+                const float* vr = v + (s * Hkv + kvh) * Dh;
+                for (int d = 0; d < Dh; ++d) o[d] += scores[size_t(s)] * vr[d];
+            }
+            std::copy(scores.begin(), scores.end(), weights + (int64_t(h) * T + t) * S);
+        }
+    }
+}
+
 constexpr int kTokens[] = {1, 7, 32};
 constexpr int kWidths[] = {16, 33, 64, 256, 512, 1536};
 
@@ -132,7 +167,7 @@ constexpr int kWidths[] = {16, 33, 64, 256, 512, 1536};
 TEST_CASE("cl runtime: embedded sources, build log on error, binary cache, allocation limit") {
     ClContext* cl = begin_op("runtime");
     if (!cl) return;
-    for (const char* name : {"matmul", "rmsnorm", "rope", "softmax", "elementwise"})
+    for (const char* name : {"matmul", "rmsnorm", "rope", "softmax", "elementwise", "attention", "moe"})
         CHECK(kernel_source(name).find("Versions:") != std::string::npos);
     CHECK_THROWS_WITH_AS(kernel_source("nope"), doctest::Contains("no OpenCL kernel source named 'nope'"), Error);
 
@@ -315,6 +350,97 @@ TEST_CASE("cl kernels: elementwise gelu_tanh, gelu(gate)·up, add, scale") {
                 cl_scale(*cl, got.data(), n, 0.0883883f);
                 check("scale", shape, got, ref);
             }
+        }
+    }
+}
+
+TEST_CASE("cl kernels: attention (GQA, causal and sliding-window masks, prefill and decode) against the reference loop") {
+    ClContext* cl = begin_op("attention");
+    if (!cl) return;
+    struct Case {
+        int T, cached, window;
+    };
+    // A prefill after `cached` earlier positions for each T × window, the window ± 1 edges (T = 7, 9 with window 8,
+    // S = 511 / 513 with window 512), and decode steps over a long cache (T = 1, S = 4096).
+    std::vector<Case> cases;
+    for (int T : {1, 9, 40})
+        for (int window : {0, 8, 512}) cases.push_back({T, 24, window});
+    cases.push_back({7, 0, 8});
+    cases.push_back({9, 0, 8});
+    uint32_t seed = 600;
+    const std::pair<int, int> heads[] = {{8, 1}, {8, 2}, {16, 8}};
+    for (int Dh : {16, 256, 512}) {
+        for (const auto& [H, Hkv] : heads) {
+            std::vector<Case> shape_cases = cases;
+            if (Dh == 256 && H == 8 && Hkv == 2) {  // the window-512 edges and the long decode, once per op (they are slow on CPU)
+                shape_cases.push_back({1, 510, 512});
+                shape_cases.push_back({1, 512, 512});
+                shape_cases.push_back({1, 4095, 0});
+                shape_cases.push_back({1, 4095, 512});
+            }
+            for (const Case& c : shape_cases) {
+                const int T = c.T, S = c.cached + T;
+                // Scores with a standard deviation near 1.3 whatever Dh: a peaked but not one-hot softmax.
+                const std::vector<float> q = random_vector(size_t(T) * H * Dh, seed++);
+                const std::vector<float> k = random_vector(size_t(S) * Hkv * Dh, seed++, 4.0f / std::sqrt(static_cast<float>(Dh)));
+                const std::vector<float> v = random_vector(size_t(S) * Hkv * Dh, seed++);
+                std::vector<int64_t> q_pos(static_cast<size_t>(T)), k_pos(static_cast<size_t>(S));
+                for (int s = 0; s < S; ++s) k_pos[size_t(s)] = s;
+                for (int t = 0; t < T; ++t) q_pos[size_t(t)] = c.cached + t;
+                std::vector<float> ref(size_t(T) * H * Dh), got(ref.size(), -1.0f);
+                std::vector<float> ref_w(size_t(H) * T * S), got_w(ref_w.size(), -1.0f);
+                attention_ref(q.data(), k.data(), v.data(), q_pos.data(), k_pos.data(), T, S, H, Hkv, Dh, c.window, ref.data(), ref_w.data());
+                cl_attention(*cl, q.data(), k.data(), v.data(), q_pos.data(), k_pos.data(), T, S, H, Hkv, Dh, c.window, got.data(),
+                             got_w.data());
+                const std::string shape =
+                    shape_text({{"T", T}, {"S", S}, {"H", H}, {"Hkv", Hkv}, {"Dh", Dh}, {"w", c.window}});
+                check("attention", shape, got, ref);
+                check("attn_weights", shape, got_w, ref_w);
+            }
+        }
+    }
+    // A ring-buffer sliding cache: keys stored out of position order, with a fully masked query (its keys are all in
+    // the future) — zeros, as the reference defines; and the nullptr weights form.
+    {
+        const int T = 3, S = 12, H = 4, Hkv = 2, Dh = 16, window = 8;
+        const std::vector<float> q = random_vector(size_t(T) * H * Dh, 700), k = random_vector(size_t(S) * Hkv * Dh, 701),
+                                 v = random_vector(size_t(S) * Hkv * Dh, 702);
+        std::vector<int64_t> k_pos(static_cast<size_t>(S));
+        for (int s = 0; s < S; ++s) k_pos[size_t(s)] = 10 + (s + 5) % S;  // positions 10..21, rotated
+        const std::vector<int64_t> q_pos = {5, 17, 21};
+        std::vector<float> ref(size_t(T) * H * Dh), got(ref.size(), -1.0f), ref_w(size_t(H) * T * S);
+        attention_ref(q.data(), k.data(), v.data(), q_pos.data(), k_pos.data(), T, S, H, Hkv, Dh, window, ref.data(), ref_w.data());
+        cl_attention(*cl, q.data(), k.data(), v.data(), q_pos.data(), k_pos.data(), T, S, H, Hkv, Dh, window, got.data(), nullptr);
+        check("attention", "ring cache, masked row", got, ref);
+        for (int i = 0; i < H * Dh; ++i) CHECK(got[size_t(i)] == 0.0f);  // query 0 sees no key
+    }
+}
+
+TEST_CASE("cl kernels: moe_route top-k, renormalise, per-expert scale (exact ties) against moe_route") {
+    ClContext* cl = begin_op("moe_route");
+    if (!cl) return;
+    uint32_t seed = 800;
+    for (const auto& [E, K] : {std::pair{16, 4}, std::pair{16, 8}, std::pair{128, 4}, std::pair{128, 8}}) {
+        for (int T : kTokens) {
+            // Softmax probabilities; every third token gets exact ties (values quantised to a few levels, including a
+            // tie straddling the K-th place), one token is uniform (all E tied).
+            std::vector<float> probs = random_vector(size_t(T) * E, seed++, 4.0f);
+            for (int t = 0; t < T; ++t) {
+                float* row = probs.data() + size_t(t) * E;
+                if (t % 3 == 1)
+                    for (int e = 0; e < E; ++e) row[e] = std::round(row[e]);
+                if (t == T - 1 && T > 1) std::fill(row, row + E, 0.0f);
+                softmax(row, E);
+            }
+            const std::vector<float> per_expert = random_vector(size_t(E), seed++, 2.0f);
+            std::vector<int32_t> ref_ids(size_t(T) * K), got_ids(ref_ids.size(), -1);
+            std::vector<float> ref_w(size_t(T) * K), got_w(ref_w.size(), -1.0f);
+            for (int t = 0; t < T; ++t)
+                moe_route(probs.data() + size_t(t) * E, E, K, per_expert.data(), ref_ids.data() + size_t(t) * K, ref_w.data() + size_t(t) * K);
+            cl_moe_route(*cl, probs.data(), T, E, K, per_expert.data(), got_ids.data(), got_w.data());
+            const std::string shape = shape_text({{"T", T}, {"E", E}, {"K", K}});
+            CHECK_MESSAGE(got_ids == ref_ids, "moe_route ids differ at " << shape);
+            check("moe_route", shape, got_w, ref_w);
         }
     }
 }

@@ -1,0 +1,43 @@
+// moe.cl — the mixture-of-experts router's selection (reference: moe_route in reference/moe.cpp): for each token, the
+// K largest of probs[E] (ties: the lower expert index first, as torch.topk returns them), renormalised to sum 1 and
+// multiplied by per_expert_scale[id].
+// Layouts: probs[T, E], per_expert_scale[E], ids[T, K] (int), weights[T, K].
+// Versions:
+//   v1  naive port: one work-item per token, K selection passes over the E probabilities; each pass takes the
+//       largest entry that ranks after the previous pick in the order (value descending, index ascending), so exact
+//       ties come out lowest index first without a scratch array. The sum runs in pick order, as the reference's.
+// Global size: (T).
+
+// Does expert a (value pa) rank before expert b (value pb)? Larger first; equal values: lower index first.
+inline bool ranks_before(float pa, int a, float pb, int b) { return pa > pb || (pa == pb && a < b); }
+
+__kernel void moe_route(__global int* ids, __global float* weights, __global const float* probs,
+                        __global const float* per_expert_scale, int T, int E, int K) {
+    const int t = get_global_id(0);
+    if (t >= T) return;
+    __global const float* pr = probs + (long)t * E;
+    __global int* id_out = ids + (long)t * K;
+    __global float* w_out = weights + (long)t * K;
+
+    int prev = -1;
+    float prev_p = 0.0f;
+    float sum = 0.0f;
+    for (int j = 0; j < K; ++j) {
+        int best = -1;
+        float best_p = 0.0f;
+        for (int e = 0; e < E; ++e) {
+            const float pe = pr[e];
+            if (prev >= 0 && !ranks_before(prev_p, prev, pe, e)) continue;  // already picked (ranks at or before prev)
+            if (best < 0 || ranks_before(pe, e, best_p, best)) {
+                best = e;
+                best_p = pe;
+            }
+        }
+        id_out[j] = best;
+        w_out[j] = best_p;
+        sum += best_p;
+        prev = best;
+        prev_p = best_p;
+    }
+    for (int j = 0; j < K; ++j) w_out[j] = w_out[j] / sum * per_expert_scale[id_out[j]];
+}
