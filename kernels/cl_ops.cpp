@@ -3,7 +3,10 @@
 #include "cl_ops.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "error.h"
 
@@ -229,6 +232,106 @@ void cl_moe_route(ClContext& cl, const float* probs, int T, int E, int K, const 
     run_1d(cl, kern, T);
     cl.download(ids_buf, ids, sizeof(int32_t) * static_cast<size_t>(T) * K);
     cl.download(w_buf, weights, bytes_of(int64_t(T) * K));
+}
+
+void cl_embed_rows(ClContext& cl, const WeightView& table, const int32_t* ids, int T, float scale, float* out) {
+    const int64_t cols = table.cols;
+    if (T <= 0 || cols <= 0) return;
+    check_int_range(cols, "cols");
+    const char* kernel_name = nullptr;
+    switch (table.dtype) {
+        case DType::F32: kernel_name = "embed_f32"; break;
+        case DType::BF16: kernel_name = "embed_bf16"; break;
+        case DType::F16: kernel_name = "embed_f16"; break;
+        default:
+            throw Error(std::string("cl_embed_rows: table dtype ") + dtype_name(table.dtype) + " is not supported (expected F32, BF16 or F16)");
+    }
+    // Gather the requested rows on the host (the table itself may exceed one device buffer).
+    const size_t row_bytes = static_cast<size_t>(cols) * dtype_size(table.dtype);
+    std::vector<std::byte> staged(static_cast<size_t>(T) * row_bytes);
+    for (int t = 0; t < T; ++t) {
+        const int64_t id = ids[t];
+        if (id < 0 || id >= table.rows)
+            throw Error("cl_embed_rows: id " + std::to_string(id) + " at token " + std::to_string(t) + " is outside the table's " +
+                        std::to_string(table.rows) + " rows");
+        std::memcpy(staged.data() + static_cast<size_t>(t) * row_bytes, table.data + id * static_cast<int64_t>(row_bytes), row_bytes);
+    }
+    const Buffer staged_buf = cl.upload(staged.data(), staged.size(), "embed staged rows [T, cols]");
+    const Buffer out_buf = cl.alloc(bytes_of(int64_t(T) * cols), "embed out [T, cols]");
+    cl_kernel k = cl.kernel("embed", kernel_name);
+    set_args(k, out_buf, staged_buf, cl_int(T), cl_int(cols), cl_float(scale));
+    const size_t global[2] = {static_cast<size_t>(cols), static_cast<size_t>(T)};
+    run(cl, k, 2, global, nullptr);
+    cl.download(out_buf, out, bytes_of(int64_t(T) * cols));
+}
+
+void cl_ple_mix(ClContext& cl, float* out, const float* context, const float* token, int64_t n) {
+    if (n <= 0) return;
+    const float mix = static_cast<float>(std::pow(2.0, -0.5));  // as ple_compute_inputs computes it
+    const Buffer context_buf = cl.upload(context, bytes_of(n), "ple_mix context");
+    const Buffer token_buf = cl.upload(token, bytes_of(n), "ple_mix token");
+    cl_kernel k = cl.kernel("ple", "ple_mix");
+    set_args(k, context_buf, context_buf, token_buf, cl_long(n), cl_float(mix));
+    run_1d(cl, k, n);
+    cl.download(context_buf, out, bytes_of(n));
+}
+
+void cl_ple_gate(ClContext& cl, float* out, const float* gate, const float* inputs, int T, int L, int P, int l) {
+    if (T <= 0 || P <= 0) return;
+    if (l < 0 || l >= L) throw Error("cl_ple_gate: layer " + std::to_string(l) + " outside [0, " + std::to_string(L) + ")");
+    const int64_t n = int64_t(T) * P;
+    const Buffer gate_buf = cl.upload(gate, bytes_of(n), "ple_gate gate[T, P]");
+    const Buffer in_buf = cl.upload(inputs, bytes_of(n * L), "ple_gate inputs[T, L, P]");
+    cl_kernel k = cl.kernel("ple", "ple_gate");
+    set_args(k, gate_buf, gate_buf, in_buf, cl_int(T), cl_int(L), cl_int(P), cl_int(l));
+    const size_t global[2] = {static_cast<size_t>(P), static_cast<size_t>(T)};
+    run(cl, k, 2, global, nullptr);
+    cl.download(gate_buf, out, bytes_of(n));
+}
+
+void cl_vision_pool(ClContext& cl, float* out, const float* x, int N, int Dv, const int32_t* pos_x, const int32_t* pos_y,
+                    int cols, int k, int G) {
+    if (G <= 0 || Dv <= 0) return;
+    if (k <= 0) throw Error("cl_vision_pool: pooling kernel " + std::to_string(k) + " is not positive");
+    // Each cell's patches, ascending (a counting sort keeps patch order), so the device sums as the reference does.
+    std::vector<cl_int> cell_start(static_cast<size_t>(G) + 1, 0), patches(static_cast<size_t>(std::max(N, 1)));
+    std::vector<int> cell_of(static_cast<size_t>(std::max(N, 0)));
+    for (int n = 0; n < N; ++n) {
+        const int g = pos_x[n] / k + (cols / k) * (pos_y[n] / k);
+        if (g < 0 || g >= G)
+            throw Error("cl_vision_pool: patch " + std::to_string(n) + " at (" + std::to_string(pos_x[n]) + ", " + std::to_string(pos_y[n]) +
+                        ") falls in cell " + std::to_string(g) + " outside [0, " + std::to_string(G) + ")");
+        cell_of[size_t(n)] = g;
+        ++cell_start[size_t(g) + 1];
+    }
+    for (int g = 0; g < G; ++g) cell_start[size_t(g) + 1] += cell_start[size_t(g)];
+    std::vector<cl_int> fill(cell_start.begin(), cell_start.end() - 1);
+    for (int n = 0; n < N; ++n) patches[size_t(fill[size_t(cell_of[size_t(n)])]++)] = n;
+    const Buffer x_buf = cl.upload(N > 0 ? x : out, bytes_of(int64_t(std::max(N, 1)) * Dv), "vision_pool x[N, Dv]");
+    const Buffer start_buf = cl.upload(cell_start.data(), sizeof(cl_int) * cell_start.size(), "vision_pool cell_start[G + 1]");
+    const Buffer patch_buf = cl.upload(patches.data(), sizeof(cl_int) * patches.size(), "vision_pool patches[N]");
+    const Buffer out_buf = cl.alloc(bytes_of(int64_t(G) * Dv), "vision_pool out[G, Dv]");
+    cl_kernel kern = cl.kernel("vision", "vision_pool");
+    set_args(kern, out_buf, x_buf, start_buf, patch_buf, cl_int(G), cl_int(Dv), cl_float(1.0f / float(k * k)),
+             cl_float(static_cast<float>(std::sqrt(double(Dv)))));
+    const size_t global[2] = {static_cast<size_t>(Dv), static_cast<size_t>(G)};
+    run(cl, kern, 2, global, nullptr);
+    cl.download(out_buf, out, bytes_of(int64_t(G) * Dv));
+}
+
+void cl_rope_2d(ClContext& cl, float* x, int N, int H, int Dh, const int32_t* pos_x, const int32_t* pos_y, const float* inv_freq) {
+    if (N <= 0 || H <= 0 || Dh < 4) return;
+    if (Dh % 4 != 0) throw Error("cl_rope_2d: head dim " + std::to_string(Dh) + " is not a multiple of 4 (two halves of pairs)");
+    const size_t count = bytes_of(int64_t(N) * H * Dh);
+    const Buffer x_buf = cl.upload(x, count, "rope_2d x[N, H, Dh]");
+    const Buffer px_buf = cl.upload(pos_x, sizeof(int32_t) * static_cast<size_t>(N), "rope_2d pos_x[N]");
+    const Buffer py_buf = cl.upload(pos_y, sizeof(int32_t) * static_cast<size_t>(N), "rope_2d pos_y[N]");
+    const Buffer freq_buf = cl.upload(inv_freq, bytes_of(Dh / 4), "rope_2d inv_freq[Dh/4]");
+    cl_kernel k = cl.kernel("vision", "rope_2d");
+    set_args(k, x_buf, px_buf, py_buf, freq_buf, cl_int(N), cl_int(H), cl_int(Dh));
+    const size_t global[3] = {static_cast<size_t>(Dh / 4), static_cast<size_t>(H), static_cast<size_t>(N)};
+    run(cl, k, 3, global, nullptr);
+    cl.download(x_buf, x, count);
 }
 
 }  // namespace gemma4::cl

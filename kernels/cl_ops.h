@@ -52,4 +52,27 @@ void cl_attention(ClContext& cl, const float* q, const float* k, const float* v,
 void cl_moe_route(ClContext& cl, const float* probs, int T, int E, int K, const float* per_expert_scale, int32_t* ids,
                   float* weights);
 
+// out[T, table.cols] = row ids[t] of `table` (f32, bf16 or f16) × scale (reference: weight_row_f32 then scale). Only
+// the T requested rows travel: the host copies them, in their stored dtype, into a staging buffer [T, cols] and the
+// device converts and scales (the real tables are over 1 GB, beyond PoCL's per-buffer limit). Repeated ids are
+// copied once per occurrence. An id outside [0, table.rows) throws.
+void cl_embed_rows(ClContext& cl, const WeightView& table, const int32_t* ids, int T, float scale, float* out);
+
+// out[n] = (context[n] + token[n]) · 2^-1/2, the PLE mix of ple_compute_inputs (out may alias either input).
+void cl_ple_mix(ClContext& cl, float* out, const float* context, const float* token, int64_t n);
+
+// out[T, P] = gelu_tanh(gate[T, P]) ⊙ inputs[:, l, :] of inputs[T, L, P] (ple_layer_forward's gate, gate taken
+// before the gelu).
+void cl_ple_gate(ClContext& cl, float* out, const float* gate, const float* inputs, int T, int L, int P, int l);
+
+// The vision pooler (reference: VisionTower::encode's _avg_pool_by_positions): patch n of x[N, Dv] adds 1/k² · x[n]
+// to cell pos_x[n]/k + (cols/k)·(pos_y[n]/k), summed in patch order, then × √Dv → out[G, Dv]. A cell outside [0, G)
+// throws.
+void cl_vision_pool(ClContext& cl, float* out, const float* x, int N, int Dv, const int32_t* pos_x, const int32_t* pos_y,
+                    int cols, int k, int G);
+
+// x[N, H, Dh] in place: the vision 2-D RoPE (reference: rope_2d in vision.cpp): the first Dh/2 values rotated by
+// pos_x[n], the second by pos_y[n], each half rotate-half with pairs (i, i + Dh/4) by pos · inv_freq[i], i < Dh/4.
+void cl_rope_2d(ClContext& cl, float* x, int N, int H, int Dh, const int32_t* pos_x, const int32_t* pos_y, const float* inv_freq);
+
 }  // namespace gemma4::cl

@@ -7,6 +7,7 @@
 
 #ifdef GEMMA4_HAVE_OPENCL
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -159,6 +160,38 @@ void attention_ref(const float* q, const float* k, const float* v, const int64_t
     }
 }
 
+// rope_2d of reference/vision.cpp (a private function there), copied loop for loop: x[N, H, Dh] in place.
+void rope_2d_ref(float* x, int N, int H, int Dh, const int32_t* pos_x, const int32_t* pos_y, const std::vector<float>& inv_freq) {
+    const int m = Dh / 2, pairs = m / 2;
+    for (int n = 0; n < N; ++n)
+        for (int axis = 0; axis < 2; ++axis) {
+            const float pos = static_cast<float>(axis == 0 ? pos_x[n] : pos_y[n]);
+            for (int i = 0; i < pairs; ++i) {
+                const float angle = pos * inv_freq[size_t(i)];
+                const float c = std::cos(angle), s = std::sin(angle);
+                for (int h = 0; h < H; ++h) {
+                    float* half = x + (int64_t(n) * H + h) * Dh + axis * m;
+                    const float a = half[i], b = half[i + pairs];
+                    half[i] = a * c - b * s;
+                    half[i + pairs] = b * c + a * s;
+                }
+            }
+        }
+}
+
+// A table [rows, cols] drawn as float and stored in `dtype` (both sides read the same bits).
+std::vector<std::byte> table_bytes(const std::vector<float>& f, DType dtype) {
+    std::vector<std::byte> bytes(f.size() * dtype_size(dtype));
+    for (size_t i = 0; i < f.size(); ++i) {
+        if (dtype == DType::F32) std::memcpy(bytes.data() + 4 * i, &f[i], 4);
+        else {
+            const uint16_t bits = dtype == DType::BF16 ? f32_to_bf16(f[i]) : f32_to_f16_bits(f[i]);
+            std::memcpy(bytes.data() + 2 * i, &bits, 2);
+        }
+    }
+    return bytes;
+}
+
 constexpr int kTokens[] = {1, 7, 32};
 constexpr int kWidths[] = {16, 33, 64, 256, 512, 1536};
 
@@ -167,7 +200,7 @@ constexpr int kWidths[] = {16, 33, 64, 256, 512, 1536};
 TEST_CASE("cl runtime: embedded sources, build log on error, binary cache, allocation limit") {
     ClContext* cl = begin_op("runtime");
     if (!cl) return;
-    for (const char* name : {"matmul", "rmsnorm", "rope", "softmax", "elementwise", "attention", "moe"})
+    for (const char* name : {"matmul", "rmsnorm", "rope", "softmax", "elementwise", "attention", "moe", "embed", "ple", "vision"})
         CHECK(kernel_source(name).find("Versions:") != std::string::npos);
     CHECK_THROWS_WITH_AS(kernel_source("nope"), doctest::Contains("no OpenCL kernel source named 'nope'"), Error);
 
@@ -442,6 +475,113 @@ TEST_CASE("cl kernels: moe_route top-k, renormalise, per-expert scale (exact tie
             CHECK_MESSAGE(got_ids == ref_ids, "moe_route ids differ at " << shape);
             check("moe_route", shape, got_w, ref_w);
         }
+    }
+}
+
+TEST_CASE("cl kernels: embed_rows f32 / bf16 / f16 tables (staged rows, repeated ids) against weight_row_f32 × scale") {
+    ClContext* cl = begin_op("embed");
+    if (!cl) return;
+    uint32_t seed = 900;
+    const int rows = 50;
+    for (DType dtype : {DType::F32, DType::BF16, DType::F16}) {
+        for (int cols : {64, 1536}) {
+            const std::vector<std::byte> bytes = table_bytes(random_vector(size_t(rows) * cols, seed++, 0.5f), dtype);
+            const WeightView table{bytes.data(), dtype, rows, cols};
+            const float row_scale = std::sqrt(static_cast<float>(cols));
+            for (int T : {1, 7}) {
+                // Ids include the first and last rows and a repeat.
+                std::vector<int32_t> ids(static_cast<size_t>(T));
+                for (int t = 0; t < T; ++t) ids[size_t(t)] = t == 0 ? rows - 1 : (t * 17) % rows;
+                if (T > 2) ids[2] = ids[1];
+                std::vector<float> ref(size_t(T) * cols), got(ref.size(), -1.0f);
+                for (int t = 0; t < T; ++t) {
+                    weight_row_f32(table, ids[size_t(t)], ref.data() + size_t(t) * cols);
+                    scale(ref.data() + size_t(t) * cols, cols, row_scale);
+                }
+                cl_embed_rows(*cl, table, ids.data(), T, row_scale, got.data());
+                check(std::string("embed_") + dtype_name(dtype), shape_text({{"T", T}, {"cols", cols}, {"rows", rows}}), got, ref);
+            }
+        }
+    }
+    const std::vector<float> small = random_vector(64, 1);
+    const WeightView table{reinterpret_cast<const std::byte*>(small.data()), DType::F32, 4, 16};
+    const int32_t bad[] = {4};
+    std::vector<float> out(16);
+    CHECK_THROWS_WITH_AS(cl_embed_rows(*cl, table, bad, 1, 1.0f, out.data()), doctest::Contains("outside the table"), Error);
+}
+
+TEST_CASE("cl kernels: ple_mix and ple_gate against the loops of reference/ple.cpp") {
+    ClContext* cl = begin_op("ple");
+    if (!cl) return;
+    uint32_t seed = 1000;
+    for (const auto& [L, P] : {std::pair{3, 33}, std::pair{35, 256}}) {
+        for (int T : kTokens) {
+            const int64_t n = int64_t(T) * L * P;
+            const std::vector<float> context = random_vector(size_t(n), seed++, 3.0f), token = random_vector(size_t(n), seed++, 2.0f);
+            const std::string shape = shape_text({{"T", T}, {"L", L}, {"P", P}});
+            {
+                const float mix = static_cast<float>(std::pow(2.0, -0.5));
+                std::vector<float> ref(static_cast<size_t>(n)), got(static_cast<size_t>(n), -1.0f);
+                for (int64_t i = 0; i < n; ++i) ref[size_t(i)] = (context[size_t(i)] + token[size_t(i)]) * mix;
+                cl_ple_mix(*cl, got.data(), context.data(), token.data(), n);
+                check("ple_mix", shape, got, ref);
+            }
+            const std::vector<float> gate = random_vector(size_t(T) * P, seed++, 4.0f);
+            for (int l : {0, L - 1}) {
+                std::vector<float> g = gate, ref(size_t(T) * P), got(ref.size(), -1.0f);
+                gelu_tanh(g.data(), int64_t(T) * P);
+                for (int t = 0; t < T; ++t)
+                    for (int p = 0; p < P; ++p)
+                        ref[size_t(t) * P + p] = g[size_t(t) * P + p] * context[(size_t(t) * L + l) * P + p];
+                cl_ple_gate(*cl, got.data(), gate.data(), context.data(), T, L, P, l);
+                check("ple_gate", shape + " l=" + std::to_string(l), got, ref);
+            }
+        }
+    }
+}
+
+TEST_CASE("cl kernels: vision_pool (3x3 by position) and rope_2d against the loops of reference/vision.cpp") {
+    ClContext* cl = begin_op("vision");
+    if (!cl) return;
+    uint32_t seed = 1100;
+    const int k = 3;
+    for (const auto& [cols, rows_] : {std::pair{3, 3}, std::pair{6, 9}, std::pair{48, 30}}) {
+        for (int Dv : {64, 768}) {
+            const int N = cols * rows_, G = (cols / k) * (rows_ / k);
+            // Patches in a shuffled order, so each cell's patches are not contiguous.
+            std::vector<int32_t> pos_x(static_cast<size_t>(N)), pos_y(static_cast<size_t>(N));
+            std::vector<int> order(static_cast<size_t>(N));
+            for (int i = 0; i < N; ++i) order[size_t(i)] = i;
+            std::shuffle(order.begin(), order.end(), std::mt19937(seed++));
+            for (int n = 0; n < N; ++n) {
+                pos_x[size_t(n)] = order[size_t(n)] % cols;
+                pos_y[size_t(n)] = order[size_t(n)] / cols;
+            }
+            const std::vector<float> x = random_vector(size_t(N) * Dv, seed++, 3.0f);
+            std::vector<float> ref(size_t(G) * Dv, 0.0f), got(ref.size(), -1.0f);
+            const float cell_weight = 1.0f / float(k * k);
+            for (int n = 0; n < N; ++n) {
+                float* cell = &ref[size_t(pos_x[size_t(n)] / k + (cols / k) * (pos_y[size_t(n)] / k)) * Dv];
+                const float* row = &x[size_t(n) * Dv];
+                for (int d = 0; d < Dv; ++d) cell[d] += cell_weight * row[d];
+            }
+            scale(ref.data(), int64_t(G) * Dv, static_cast<float>(std::sqrt(double(Dv))));
+            cl_vision_pool(*cl, got.data(), x.data(), N, Dv, pos_x.data(), pos_y.data(), cols, k, G);
+            check("vision_pool", shape_text({{"cols", cols}, {"rows", rows_}, {"G", G}, {"Dv", Dv}}), got, ref);
+        }
+    }
+    for (const auto& [N, H, Dh] : {std::tuple{9, 2, 16}, std::tuple{37, 4, 64}, std::tuple{1440, 12, 64}}) {
+        std::vector<int32_t> pos_x(static_cast<size_t>(N)), pos_y(static_cast<size_t>(N));
+        for (int n = 0; n < N; ++n) {
+            pos_x[size_t(n)] = n % 48;
+            pos_y[size_t(n)] = n / 48;
+        }
+        const std::vector<float> inv_freq = rope_inv_freq(Dh / 2, 100.0, Dh / 4, 1.0);
+        const std::vector<float> x = random_vector(size_t(N) * H * Dh, seed++);
+        std::vector<float> ref = x, got = x;
+        rope_2d_ref(ref.data(), N, H, Dh, pos_x.data(), pos_y.data(), inv_freq);
+        cl_rope_2d(*cl, got.data(), N, H, Dh, pos_x.data(), pos_y.data(), inv_freq.data());
+        check("rope_2d", shape_text({{"N", N}, {"H", H}, {"Dh", Dh}}), got, ref);
     }
 }
 
