@@ -97,6 +97,35 @@ void cl_matmul(ClContext& cl, float* out, const float* x, const WeightView& W, i
     cl.download(out_buf, out, bytes_of(int64_t(T) * out_dim));
 }
 
+ClMatmulResident::ClMatmulResident(ClContext& cl, const WeightView& W, int T)
+    : cl_(cl), T_(T), in_(W.cols), out_dim_(W.rows) {
+    if (T <= 0 || in_ <= 0 || out_dim_ <= 0) throw Error("ClMatmulResident: empty shape");
+    check_int_range(in_, "in");
+    check_int_range(out_dim_, "out_dim");
+    switch (W.dtype) {
+        case DType::F32: kernel_name_ = "matmul_f32"; break;
+        case DType::BF16: kernel_name_ = "matmul_bf16"; break;
+        case DType::F16: kernel_name_ = "matmul_f16"; break;
+        default:
+            throw Error(std::string("ClMatmulResident: weight dtype ") + dtype_name(W.dtype) + " is not supported (expected F32, BF16 or F16)");
+    }
+    w_ = cl.upload(W.data, static_cast<size_t>(out_dim_ * in_) * dtype_size(W.dtype), "resident matmul weight");
+    x_ = cl.alloc(bytes_of(int64_t(T) * in_), "resident matmul input x[T, in]");
+    out_ = cl.alloc(bytes_of(int64_t(T) * out_dim_), "resident matmul output [T, out]");
+}
+
+void ClMatmulResident::set_input(const float* x) {
+    CL_CHECK(clEnqueueWriteBuffer(cl_.queue(), x_.mem(), CL_TRUE, 0, x_.bytes(), x, 0, nullptr, nullptr));
+}
+
+void ClMatmulResident::run(float* out) {
+    cl_kernel k = cl_.kernel("matmul", kernel_name_);
+    set_args(k, out_, x_, w_, cl_int(T_), cl_int(in_), cl_int(out_dim_), cl_int(0), cl_int(out_dim_));
+    const size_t global[2] = {static_cast<size_t>(out_dim_), static_cast<size_t>(T_)};
+    gemma4::cl::run(cl_, k, 2, global, nullptr);
+    cl_.download(out_, out, out_.bytes());
+}
+
 void cl_rms_norm(ClContext& cl, float* out, const float* x, const float* w, int64_t rows, int n, float eps) {
     if (rows <= 0 || n <= 0) return;
     const size_t count = bytes_of(rows * n);

@@ -15,6 +15,23 @@ namespace gemma4::cl {
 // max allocation is uploaded and multiplied in blocks of rows.
 void cl_matmul(ClContext& cl, float* out, const float* x, const WeightView& W, int T);
 
+// The matmul of cl_matmul with its weight and input resident on the device (the benchmark's path: time only the
+// kernel and the read of the output). The constructor uploads W, which must fit one allocation, and allocates x[T, in]
+// and out[T, out_dim]; set_input uploads x; run enqueues the kernel and reads out[T, out_dim] (blocking).
+class ClMatmulResident {
+public:
+    ClMatmulResident(ClContext& cl, const WeightView& W, int T);
+    void set_input(const float* x);
+    void run(float* out);
+
+private:
+    ClContext& cl_;
+    Buffer w_, x_, out_;
+    int T_ = 0;
+    int64_t in_ = 0, out_dim_ = 0;
+    const char* kernel_name_ = nullptr;
+};
+
 // x[rows, n] → out[rows, n]: y = x · (mean(x²) + eps)^(-1/2) · w; w == nullptr is the weightless form. out may equal x.
 void cl_rms_norm(ClContext& cl, float* out, const float* x, const float* w, int64_t rows, int n, float eps);
 

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -110,4 +111,34 @@ TEST_CASE("gemma4 probes --json lists the probe table") {
     for (const json& p : j)
         if (p["name"] == "text.L.attn_weights") found = p["shape"] == "H,T,S";
     CHECK(found);
+}
+
+TEST_CASE("cli: bench --ops --quick --json reports positive, finite figures") {
+    const gemma4::test::CliResult r = gemma4::test::run_cli("bench --ops --quick --json");
+    REQUIRE(r.exit_code == 0);
+    const nlohmann::json j = nlohmann::json::parse(r.out.substr(r.out.find('{')));
+    for (const char* key : {"bandwidth_gb_s", "sgemm_gflop_s"}) {
+        REQUIRE(j.contains(key));
+        const double v = j[key].get<double>();
+        CHECK(std::isfinite(v));
+        CHECK(v > 0);
+    }
+    REQUIRE(j["results"].is_array());
+    int measured = 0;
+    for (const auto& e : j["results"]) {
+        for (const char* key : {"op", "backend", "shape", "dtype"}) CHECK(e.contains(key));
+        if (e.contains("skipped")) {
+            CHECK(e["backend"] == "opencl");
+            continue;
+        }
+        ++measured;
+        const char* fraction = e["op"] == "matvec" ? "fraction_of_bandwidth" : "fraction_of_sgemm";
+        for (const char* key : {"seconds", "gb_s", "gflop_s", fraction}) {
+            REQUIRE(e.contains(key));
+            const double v = e[key].get<double>();
+            CHECK(std::isfinite(v));
+            CHECK(v > 0);
+        }
+    }
+    CHECK(measured >= 4);  // matvec and matmul for ref and blas at least
 }

@@ -44,5 +44,6 @@ int cmd_check(int argc, char** argv);
 int cmd_synth(int argc, char** argv);
 int cmd_audio_info(int argc, char** argv);
 int cmd_image_info(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
 
 }  // namespace gemma4::cli

@@ -1,0 +1,279 @@
+// cmd_bench.cpp — `gemma4 bench --ops`: how close the matmul backends come to what the machine can do. One run
+// measures the read-only memory bandwidth (an OpenMP streaming sum over a buffer far larger than the caches), the
+// OpenBLAS sgemm peak, and matvec (T = 1, decode) and matmul (T = 128, prefill) of bf16 weights of E2B's shapes with
+// the reference loops (matmul_ref), the BLAS path (matmul_blas) and OpenCL (kernels/matmul.cl, weight and input
+// resident on the device; the kernel and the read of the output are timed). Every figure is the median of several
+// repetitions, run alternating (one repetition of each backend in turn) so that machine noise hits them alike.
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cblas.h>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli.h"
+#include "dtype.h"
+#include "error.h"
+#include "ops.h"
+
+#if GEMMA4_HAVE_OPENCL
+#include "cl_devices.h"
+#include "cl_ops.h"
+#endif
+
+namespace gemma4::cli {
+
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+double seconds_of(const std::function<void()>& f) {
+    const auto t0 = Clock::now();
+    f();
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Deterministic pseudo-random floats in [-1, 1) (values do not matter for speed; NaNs and denormals would).
+struct Lcg {
+    uint64_t s;
+    float next() {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        return static_cast<float>((s >> 40) & 0xffffff) / 8388608.0f - 1.0f;
+    }
+};
+
+// Sum of a buffer of floats on all cores. volatile sink keeps the compiler from dropping it.
+volatile float g_sink = 0;
+float stream_sum(const float* p, int64_t n) {
+    float s = 0;
+#pragma omp parallel for simd reduction(+ : s) schedule(static)
+    for (int64_t i = 0; i < n; ++i) s += p[i];
+    return s;
+}
+
+struct Case {
+    std::string op;     // "matvec" or "matmul"
+    std::string name;   // "q_proj", "mlp"
+    int64_t rows, cols; // out, in
+    int T;
+};
+
+struct Row {
+    std::string op, backend, shape, name;
+    double seconds = 0, gb_s = 0, gflop_s = 0, fraction = 0;
+    std::string skipped;  // non-empty: not measured, and why
+};
+
+}  // namespace
+
+int cmd_bench(int argc, char** argv) {
+    const std::vector<Option> options = {
+        {"--ops", "", "", "benchmark the matmul backends against memory bandwidth and sgemm peak"},
+        {"--backend", "", "NAME", "ref, blas, opencl or all (default all)"},
+        {"--cl-device", "", "N", "OpenCL device by the index `gemma4 info --cl` prints (default 0)"},
+        {"--reps", "", "N", "repetitions per figure, the median is reported (default 5; 3 with --quick)"},
+        {"--quick", "", "", "smaller buffer, sgemm and shapes (a few seconds; for tests)"},
+        {"--json", "", "", "print JSON instead of a table"},
+        {"--help", "-h", "", "show this help"},
+    };
+    Args args(argc, argv, 2, options);
+    if (args.has("--help")) {
+        std::printf("%s", usage("gemma4 bench --ops [--backend ref|blas|opencl|all] [--cl-device N] [--reps N] [--quick] [--json]",
+                                "Measures memory bandwidth and OpenBLAS sgemm peak, then matvec (T = 1) and matmul (T = 128)\n"
+                                "of bf16 weights of E2B's shapes per backend, as GB/s of weight read, GFLOP/s and the fraction\n"
+                                "of bandwidth (matvec) or sgemm peak (matmul). Medians of alternating repetitions.",
+                                options)
+                              .c_str());
+        return 0;
+    }
+    if (!args.has("--ops")) throw Error("give --ops (the only benchmark so far; see --help)");
+    if (!args.positional().empty()) throw Error("unexpected argument '" + args.positional()[0] + "'");
+    const bool quick = args.has("--quick");
+    const bool as_json = args.has("--json");
+    const std::string backend = args.get("--backend", "all");
+    if (backend != "ref" && backend != "blas" && backend != "opencl" && backend != "all")
+        throw Error("--backend must be ref, blas, opencl or all, got '" + backend + "'");
+    const long long reps_arg = args.get_int("--reps", quick ? 3 : 5);
+    if (reps_arg < 1 || reps_arg > 1000) throw Error("--reps must be 1..1000, got " + args.get("--reps"));
+    const int reps = static_cast<int>(reps_arg);
+    const long long cl_device = args.get_int("--cl-device", 0);
+    if (cl_device < 0) throw Error("--cl-device must be >= 0, got " + args.get("--cl-device"));
+
+    std::vector<std::string> backends;
+    for (const char* b : {"ref", "blas", "opencl"})
+        if (backend == "all" || backend == b) backends.push_back(b);
+
+    // ---- OpenCL device (optional)
+    std::string cl_skip;
+    std::string cl_name;
+#if GEMMA4_HAVE_OPENCL
+    std::unique_ptr<cl::ClContext> clctx;
+    if (std::find(backends.begin(), backends.end(), "opencl") != backends.end()) {
+        const std::vector<cl::DeviceInfo> devices = cl::list_devices();
+        if (devices.empty()) {
+            cl_skip = "no OpenCL device";
+        } else {
+            if (cl_device >= static_cast<long long>(devices.size()))
+                throw Error("--cl-device " + std::to_string(cl_device) + ": only " + std::to_string(devices.size()) +
+                            " OpenCL device(s) (see gemma4 info --cl)");
+            clctx = std::make_unique<cl::ClContext>(static_cast<int>(cl_device));
+            cl_name = clctx->info().name;
+        }
+    }
+#else
+    cl_skip = "no OpenCL device";
+#endif
+
+    // ---- bandwidth and sgemm peak, alternating
+    const int64_t bw_bytes = (quick ? 256ll : 1024ll) << 20;
+    const int64_t bw_n = bw_bytes / static_cast<int64_t>(sizeof(float));
+    std::unique_ptr<float[]> big(new float[static_cast<size_t>(bw_n)]);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < bw_n; ++i) big[i] = static_cast<float>(i & 1023) * 1e-3f;  // first touch on every core
+    const int gemm_n = quick ? 512 : 1024;
+    std::vector<float> ga(size_t(gemm_n) * gemm_n), gb(size_t(gemm_n) * gemm_n), gc(size_t(gemm_n) * gemm_n);
+    Lcg rng{42};
+    for (float& v : ga) v = rng.next();
+    for (float& v : gb) v = rng.next();
+    auto sgemm = [&] {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, gemm_n, gemm_n, gemm_n, 1.0f, ga.data(), gemm_n, gb.data(), gemm_n,
+                    0.0f, gc.data(), gemm_n);
+    };
+    g_sink = g_sink + stream_sum(big.get(), bw_n);  // warm-up
+    sgemm();
+    std::vector<double> bw_t, gemm_t;
+    for (int r = 0; r < reps; ++r) {
+        bw_t.push_back(seconds_of([&] { g_sink = g_sink + stream_sum(big.get(), bw_n); }));
+        gemm_t.push_back(seconds_of(sgemm));
+    }
+    big.reset();
+    const double bandwidth = double(bw_bytes) / median(bw_t) / 1e9;
+    const double sgemm_peak = 2.0 * gemm_n * double(gemm_n) * gemm_n / median(gemm_t) / 1e9;
+
+    // ---- matvec / matmul per backend, alternating
+    std::vector<Case> cases;
+    const int prefill_T = 128;
+    cases.push_back({"matvec", "q_proj", 2048, 1536, 1});
+    if (!quick) cases.push_back({"matvec", "mlp", 6144, 1536, 1});
+    cases.push_back({"matmul", "q_proj", 2048, 1536, prefill_T});
+    if (!quick) cases.push_back({"matmul", "mlp", 6144, 1536, prefill_T});
+
+    std::vector<Row> rows;
+    for (const Case& c : cases) {
+        std::vector<uint16_t> w(static_cast<size_t>(c.rows * c.cols));
+        for (uint16_t& v : w) v = f32_to_bf16(rng.next() * 0.05f);
+        std::vector<float> x(static_cast<size_t>(c.T * c.cols));
+        for (float& v : x) v = rng.next();
+        std::vector<float> out(static_cast<size_t>(c.T * c.rows));
+        const WeightView W{reinterpret_cast<const std::byte*>(w.data()), DType::BF16, c.rows, c.cols};
+        const std::string shape = "T=" + std::to_string(c.T) + " W " + std::to_string(c.rows) + "x" + std::to_string(c.cols);
+
+        std::vector<std::function<void()>> runs(backends.size());
+#if GEMMA4_HAVE_OPENCL
+        std::unique_ptr<cl::ClMatmulResident> resident;
+#endif
+        for (size_t b = 0; b < backends.size(); ++b) {
+            if (backends[b] == "ref") runs[b] = [&] { matmul_ref(out.data(), x.data(), W, c.T); };
+            else if (backends[b] == "blas") runs[b] = [&] { matmul_blas(out.data(), x.data(), W, c.T); };
+#if GEMMA4_HAVE_OPENCL
+            else if (clctx) {
+                resident = std::make_unique<cl::ClMatmulResident>(*clctx, W, c.T);
+                resident->set_input(x.data());
+                runs[b] = [&] { resident->run(out.data()); };
+            }
+#endif
+        }
+        for (auto& f : runs)
+            if (f) f();  // warm-up (and the OpenCL program build)
+        std::vector<std::vector<double>> times(backends.size());
+        for (int r = 0; r < reps; ++r)
+            for (size_t b = 0; b < backends.size(); ++b)
+                if (runs[b]) times[b].push_back(seconds_of(runs[b]));
+
+        for (size_t b = 0; b < backends.size(); ++b) {
+            Row row;
+            row.op = c.op;
+            row.backend = backends[b];
+            row.shape = shape;
+            row.name = c.name;
+            if (!runs[b]) {
+                row.skipped = cl_skip.empty() ? "not run" : cl_skip;
+            } else {
+                row.seconds = median(times[b]);
+                row.gb_s = double(c.rows * c.cols) * 2.0 / row.seconds / 1e9;
+                row.gflop_s = 2.0 * c.T * double(c.rows) * double(c.cols) / row.seconds / 1e9;
+                row.fraction = c.op == "matvec" ? row.gb_s / bandwidth : row.gflop_s / sgemm_peak;
+            }
+            rows.push_back(row);
+        }
+    }
+
+    if (as_json) {
+        json j;
+        j["repetitions"] = reps;
+        j["quick"] = quick;
+        j["threads"] = omp_get_max_threads();
+        j["bandwidth_gb_s"] = bandwidth;
+        j["bandwidth_buffer_bytes"] = bw_bytes;
+        j["sgemm_gflop_s"] = sgemm_peak;
+        j["sgemm_n"] = gemm_n;
+        if (!cl_name.empty()) j["opencl_device"] = cl_name;
+        json list = json::array();
+        for (const Row& r : rows) {
+            json e;
+            e["op"] = r.op;
+            e["backend"] = r.backend;
+            e["weight"] = r.name;
+            e["shape"] = r.shape;
+            e["dtype"] = "bf16";
+            if (!r.skipped.empty()) {
+                e["skipped"] = r.skipped;
+            } else {
+                e["seconds"] = r.seconds;
+                e["gb_s"] = r.gb_s;
+                e["gflop_s"] = r.gflop_s;
+                e[r.op == "matvec" ? "fraction_of_bandwidth" : "fraction_of_sgemm"] = r.fraction;
+            }
+            list.push_back(e);
+        }
+        j["results"] = list;
+        std::printf("%s\n", j.dump(2).c_str());
+        return 0;
+    }
+
+    std::printf("gemma4 bench --ops%s: medians of %d alternating repetitions, %d OpenMP threads\n", quick ? " --quick" : "", reps,
+                omp_get_max_threads());
+    std::printf("  memory bandwidth (read, %lld MiB sum) %8.2f GB/s\n", static_cast<long long>(bw_bytes >> 20), bandwidth);
+    std::printf("  OpenBLAS sgemm %d³                   %8.2f GFLOP/s\n", gemm_n, sgemm_peak);
+    if (!cl_name.empty()) std::printf("  OpenCL device %lld: %s\n", cl_device, cl_name.c_str());
+    std::printf("\n%-7s %-7s %-20s %-7s %10s %8s %9s %s\n", "op", "backend", "shape (bf16 weight)", "weight", "ms", "GB/s", "GFLOP/s",
+                "fraction");
+    for (const Row& r : rows) {
+        if (!r.skipped.empty()) {
+            std::printf("%-7s %-7s %-20s %-7s skipped: %s\n", r.op.c_str(), r.backend.c_str(), r.shape.c_str(), r.name.c_str(),
+                        r.skipped.c_str());
+            continue;
+        }
+        std::printf("%-7s %-7s %-20s %-7s %10.3f %8.2f %9.2f %5.1f%% of %s\n", r.op.c_str(), r.backend.c_str(), r.shape.c_str(),
+                    r.name.c_str(), r.seconds * 1e3, r.gb_s, r.gflop_s, 100.0 * r.fraction,
+                    r.op == "matvec" ? "bandwidth" : "sgemm");
+    }
+    return 0;
+}
+
+}  // namespace gemma4::cli
