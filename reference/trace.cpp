@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "error.h"
+#include "multimodal.h"
 
 namespace gemma4 {
 
@@ -37,6 +38,26 @@ std::vector<NpyArray> to_arrays(const std::vector<RecordingSink::Entry>& probes)
         out.push_back(std::move(a));
     }
     return out;
+}
+
+std::vector<NpyArray> trace_forward(const Checkpoint& ck, const TextInput& input, const std::vector<std::string>& globs,
+                                    ForwardOptions opts) {
+    RecordingSink sink(globs);
+    opts.probes = &sink;
+    TextModel model(ck);
+    KvCache cache(model.config());
+    std::vector<float> logits;
+    model.forward(input, cache, logits, opts);
+    return to_arrays(sink.entries());
+}
+
+TextInput golden_text_input(const ModelConfig& cfg, const std::vector<NpyArray>& golden, const std::string& path) {
+    const TraceMeta meta = trace_meta(golden, path);
+    if (meta.tokens.empty()) throw Error(path + ": no meta.tokens entry (the token ids the golden was made with)");
+    const NpyArray* image = find_array(golden, "vision.soft_tokens");
+    const NpyArray* audio = find_array(golden, "audio.soft_tokens");
+    return attach_soft_tokens(cfg, std::vector<int32_t>(meta.tokens.begin(), meta.tokens.end()),
+                              image ? image->to_f32() : std::vector<float>{}, audio ? audio->to_f32() : std::vector<float>{});
 }
 
 TraceMeta trace_meta(const std::vector<NpyArray>& arrays, const std::string& path) {

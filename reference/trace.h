@@ -8,6 +8,7 @@
 
 #include "npz.h"
 #include "probes.h"
+#include "text_model.h"
 
 namespace gemma4 {
 
@@ -25,6 +26,14 @@ void write_trace(const std::string& path, const std::vector<RecordingSink::Entry
 
 // Recorded probes as in-memory npz arrays (float32), to compare with a trace read from disk without writing one.
 std::vector<NpyArray> to_arrays(const std::vector<RecordingSink::Entry>& probes);
+
+// One forward pass of the text decoder over `input` with the probes matching `globs` recorded, as arrays.
+std::vector<NpyArray> trace_forward(const Checkpoint& ck, const TextInput& input, const std::vector<std::string>& globs,
+                                    ForwardOptions opts);
+
+// The decoder input a golden was made with: its meta.tokens, with its own vision.soft_tokens / audio.soft_tokens (if
+// any) at the image / audio placeholder positions, so the decoder can be compared without running the towers.
+TextInput golden_text_input(const ModelConfig& cfg, const std::vector<NpyArray>& golden, const std::string& path_for_errors);
 
 // Meta entries of a trace read with read_npz; absent entries stay empty. Errors name the file for malformed meta.
 TraceMeta trace_meta(const std::vector<NpyArray>& arrays, const std::string& path_for_errors);

@@ -22,20 +22,9 @@ namespace {
 
 std::vector<NpyArray> text_probes_with_soft_tokens(const Checkpoint& ck, const std::vector<NpyArray>& golden, const std::string& path,
                                                    ImageMask mask) {
-    TraceMeta meta = trace_meta(golden, path);
-    const NpyArray* image = find_array(golden, "vision.soft_tokens");
-    const NpyArray* audio = find_array(golden, "audio.soft_tokens");
-    TextInput input = attach_soft_tokens(ck.config, std::vector<int32_t>(meta.tokens.begin(), meta.tokens.end()),
-                                         image ? image->to_f32() : std::vector<float>{}, audio ? audio->to_f32() : std::vector<float>{});
-    RecordingSink sink({"text.*"});
     ForwardOptions opts;
-    opts.probes = &sink;
     opts.image_mask = mask;
-    TextModel model(ck);
-    KvCache cache(model.config());
-    std::vector<float> logits;
-    model.forward(input, cache, logits, opts);
-    return to_arrays(sink.entries());
+    return trace_forward(ck, golden_text_input(ck.config, golden, path), {"text.*"}, opts);
 }
 
 }  // namespace

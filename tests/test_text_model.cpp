@@ -26,21 +26,13 @@ const char* kPrompts[] = {"t7", "t8", "t9", "t20", "text"};
 
 fs::path goldens_dir() { return fs::path(assets_dir()) / "goldens"; }
 
-// Runs a model on token ids with every probe recorded; returns the probes and the logits.
-std::vector<NpyArray> run_all_probes(const Checkpoint& ck, const std::vector<int32_t>& tokens, MatmulBackend backend,
-                                     std::vector<float>* logits = nullptr) {
-    RecordingSink sink({"text.*"});
+// Runs a model on token ids with every text probe recorded.
+std::vector<NpyArray> run_all_probes(const Checkpoint& ck, const std::vector<int32_t>& tokens, MatmulBackend backend) {
     ForwardOptions opts;
     opts.backend = backend;
-    opts.probes = &sink;
-    TextModel model(ck);
-    KvCache cache(model.config());
-    std::vector<float> out;
     TextInput input;
     input.tokens = tokens;
-    model.forward(input, cache, out, opts);
-    if (logits) *logits = out;
-    return to_arrays(sink.entries());
+    return trace_forward(ck, input, {"text.*"}, opts);
 }
 
 std::vector<int32_t> random_tokens(int n, int vocab, uint32_t seed) {

@@ -35,24 +35,18 @@ std::vector<NpyArray> run_like_golden(const std::string& model, const std::vecto
     if (meta.tokens.empty()) throw Error(golden_path + ": no meta.tokens entry; cannot rerun it (compare two traces instead)");
     std::vector<std::string> names;
     for (const NpyArray& a : golden)
-        if (a.name.rfind("meta.", 0) != 0) names.push_back(a.name);
+        if (a.name.rfind("text.", 0) == 0) names.push_back(a.name);
     Checkpoint ck = Checkpoint::open(model);
     if (!meta.config_hash.empty()) {
         const std::string ours = sha256_file_hex((std::filesystem::path(ck.dir) / "config.json").string());
         if (ours != meta.config_hash)
             std::fprintf(stderr, "warning: %s was made with a different config.json than %s/config.json\n", golden_path.c_str(), ck.dir.c_str());
     }
-    TextInput input;
-    for (int64_t id : meta.tokens) input.tokens.push_back(static_cast<int32_t>(id));
-    RecordingSink sink(names);
+    // The decoder runs on the golden's own soft tokens where it has images or audio (the towers are compared by their
+    // own vision.* / audio.* probes against the golden's pixels / mel in the tests).
     ForwardOptions opts;
     opts.backend = backend;
-    opts.probes = &sink;
-    TextModel text(ck);
-    KvCache cache(text.config());
-    std::vector<float> logits;
-    text.forward(input, cache, logits, opts);
-    return to_arrays(sink.entries());
+    return trace_forward(ck, golden_text_input(ck.config, golden, golden_path), names, opts);
 }
 
 }  // namespace
