@@ -49,8 +49,7 @@ void attention_forward(const TextConfig& cfg, const TextWeights& w, int l, TextA
     const bool want_weights = probes != nullptr && probes->wants(Probe::text_attn_weights, l);
     // Image blocks matter only on the "vision" bidirectional models, and only if this step holds an image.
     const std::vector<int32_t>& block = cache.image_block_of_position;
-    const bool use_blocks = cfg.use_bidirectional_attention == "vision" && opts.image_mask != ImageMask::causal &&
-                            std::any_of(block.begin(), block.end(), [](int32_t b) { return b >= 0; });
+    const bool use_blocks = cfg.use_bidirectional_attention == "vision" && opts.image_mask != ImageMask::causal && cache.has_image_blocks;
     if (want_weights) a.attn_weights.assign(int64_t(H) * T * S, 0.0f);
 
 #pragma omp parallel

@@ -24,6 +24,7 @@ struct KvCache {
     std::vector<LayerKv> layers;  // indexed by layer; empty for KV-shared layers
     int64_t length = 0;           // tokens processed so far = position of the next token
     std::vector<int32_t> image_block_of_position;  // image run of each position so far, −1 for text (bidirectional mask)
+    bool has_image_blocks = false;                 // any entry above is >= 0
 
     explicit KvCache(const TextConfig& cfg);
     // Appends T rows to layer l (k, v: [T, Hkv, Dh]).

@@ -128,7 +128,11 @@ void TextModel::forward(const TextInput& input, KvCache& cache, std::vector<floa
     for (int t = 0; t < T; ++t) positions[t] = cache.length + t;
     if (!input.image_blocks.empty() && static_cast<int>(input.image_blocks.size()) != T)
         throw Error("forward: image_blocks has " + std::to_string(input.image_blocks.size()) + " entries for " + std::to_string(T) + " tokens");
-    for (int t = 0; t < T; ++t) cache.image_block_of_position.push_back(input.image_blocks.empty() ? -1 : input.image_blocks[t]);
+    for (int t = 0; t < T; ++t) {
+        const int32_t block = input.image_blocks.empty() ? -1 : input.image_blocks[t];
+        cache.image_block_of_position.push_back(block);
+        cache.has_image_blocks = cache.has_image_blocks || block >= 0;
+    }
 
     // Token embeddings × sqrt(D) (Gemma4TextScaledWordEmbedding); soft tokens (images, audio) replace their rows
     // unscaled (Gemma4Model.forward's masked_scatter).
