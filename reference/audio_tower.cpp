@@ -44,53 +44,8 @@ TensorView view(const std::vector<float>& buf, std::vector<int64_t> shape) { ret
 
 
 float softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }  // F.softplus (threshold 20)
-float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
-float silu(float x) { return x / (1.0f + std::exp(-x)); }
 
 
-
-// One Gemma4AudioSubSampleConvProjectionLayer on channel-last data: zero the invalid time rows of x[T, F, Cin]
-// (hidden_states * mask), Conv2d 3×3 stride 2 padding 1 without bias → out[⌈T/2⌉, ⌈F/2⌉, Cout], LayerNorm over the
-// channels (weight only), ReLU. w is the stored [Cout, Cin, 3, 3].
-void sscp_stage(std::vector<float>& out, std::vector<float>& x, const std::vector<uint8_t>& mask, int T, int F, int Cin, int Cout,
-                const std::vector<float>& w, const std::vector<float>& norm_w, float eps) {
-    for (int t = 0; t < T; ++t)
-        if (!mask[t]) std::fill_n(x.data() + int64_t(t) * F * Cin, int64_t(F) * Cin, 0.0f);
-    const int T2 = (T - 1) / 2 + 1, F2 = (F - 1) / 2 + 1;
-    // Weights reordered to [kt, kf, Cin, Cout] so the innermost loop runs over contiguous output channels.
-    std::vector<float> wt(size_t(9) * Cin * Cout);
-    for (int co = 0; co < Cout; ++co)
-        for (int ci = 0; ci < Cin; ++ci)
-            for (int k = 0; k < 9; ++k) wt[(size_t(k) * Cin + ci) * Cout + co] = w[(size_t(co) * Cin + ci) * 9 + k];
-    out.assign(size_t(T2) * F2 * Cout, 0.0f);
-#pragma omp parallel for schedule(static)
-    for (int t2 = 0; t2 < T2; ++t2) {
-        for (int f2 = 0; f2 < F2; ++f2) {
-            float* o = out.data() + (int64_t(t2) * F2 + f2) * Cout;
-            for (int kt = 0; kt < 3; ++kt) {
-                const int t = 2 * t2 + kt - 1;
-                if (t < 0 || t >= T) continue;  // zero padding
-                for (int kf = 0; kf < 3; ++kf) {
-                    const int f = 2 * f2 + kf - 1;
-                    if (f < 0 || f >= F) continue;
-                    const float* in = x.data() + (int64_t(t) * F + f) * Cin;
-                    const float* wk = wt.data() + size_t(kt * 3 + kf) * Cin * Cout;
-                    for (int ci = 0; ci < Cin; ++ci)
-                        for (int co = 0; co < Cout; ++co) o[co] += in[ci] * wk[size_t(ci) * Cout + co];
-                }
-            }
-            // nn.LayerNorm(Cout, bias=False) over the channels of this (time, freq) cell, then ReLU.
-            double mean = 0;
-            for (int c = 0; c < Cout; ++c) mean += o[c];
-            mean /= Cout;
-            double var = 0;
-            for (int c = 0; c < Cout; ++c) var += (o[c] - mean) * (o[c] - mean);
-            var /= Cout;
-            const float inv = static_cast<float>(1.0 / std::sqrt(var + eps));
-            for (int c = 0; c < Cout; ++c) o[c] = std::max(0.0f, (o[c] - static_cast<float>(mean)) * inv * norm_w[c]);
-        }
-    }
-}
 
 // mask[::2]
 std::vector<uint8_t> every_other(const std::vector<uint8_t>& mask) {
@@ -101,7 +56,7 @@ std::vector<uint8_t> every_other(const std::vector<uint8_t>& mask) {
 
 struct Ctx {
     const AudioConfig& cfg;
-    MatmulBackend backend;
+    Backend& be;
     ProbeSink* probes;
     float eps, grad_clip;
 };
@@ -110,15 +65,15 @@ struct Ctx {
 void ffn_forward(const Ctx& c, const AudioFfnWeights& fw, AudioActivations& a) {
     const int T = a.steps, Da = c.cfg.hidden_size, I = 4 * Da;
     const int64_t TD = int64_t(T) * Da;
-    clamp(a.norm.data(), a.x.data(), TD, -c.grad_clip, c.grad_clip);
-    rms_norm(a.norm.data(), a.norm.data(), fw.pre_layer_norm.data(), T, Da, c.eps);
-    clippable_linear(a.ffn_hidden.data(), a.norm.data(), fw.ffw_layer_1, T, a.linear_in, c.backend);
-    for (int64_t i = 0; i < int64_t(T) * I; ++i) a.ffn_hidden[i] = silu(a.ffn_hidden[i]);
-    clippable_linear(a.ffn_out.data(), a.ffn_hidden.data(), fw.ffw_layer_2, T, a.linear_in, c.backend);
-    clamp(a.ffn_out.data(), a.ffn_out.data(), TD, -c.grad_clip, c.grad_clip);
-    rms_norm(a.ffn_out.data(), a.ffn_out.data(), fw.post_layer_norm.data(), T, Da, c.eps);
+    c.be.clamp(a.norm.data(), a.x.data(), TD, -c.grad_clip, c.grad_clip);
+    c.be.rms_norm(a.norm.data(), a.norm.data(), fw.pre_layer_norm.data(), T, Da, c.eps);
+    clippable_linear(a.ffn_hidden.data(), a.norm.data(), fw.ffw_layer_1, T, a.linear_in, c.be);
+    c.be.silu(a.ffn_hidden.data(), int64_t(T) * I);
+    clippable_linear(a.ffn_out.data(), a.ffn_hidden.data(), fw.ffw_layer_2, T, a.linear_in, c.be);
+    c.be.clamp(a.ffn_out.data(), a.ffn_out.data(), TD, -c.grad_clip, c.grad_clip);
+    c.be.rms_norm(a.ffn_out.data(), a.ffn_out.data(), fw.post_layer_norm.data(), T, Da, c.eps);
     const float residual_weight = static_cast<float>(c.cfg.residual_weight);
-    for (int64_t i = 0; i < TD; ++i) a.x[i] += a.ffn_out[i] * residual_weight;  // hidden *= post_layer_scale; hidden += residual
+    c.be.add_scaled(a.x.data(), a.x.data(), a.ffn_out.data(), residual_weight, TD);  // hidden *= post_layer_scale; hidden += residual
 }
 
 // Gemma4AudioAttention on a.norm → a.attn_ctx (before `post`). Queries are cut into blocks of C; block b sees the
@@ -130,70 +85,24 @@ void attention_forward(const Ctx& c, const AudioLayerWeights& lw, int l, AudioAc
     const AudioConfig& cfg = c.cfg;
     const int T = a.steps, H = cfg.num_attention_heads, Dh = cfg.head_dim();
     const int C = cfg.attention_chunk_size, P = cfg.attention_context_left - 1, Fr = cfg.attention_context_right;
-    const int W = C + P + Fr;                 // context slots per block
-    const int n_rel = W / 2 + 1;              // rows of the relative table (Gemma4AudioRelPositionalEncoding)
     const float cap = static_cast<float>(cfg.attention_logit_cap);
     const float invalid = static_cast<float>(cfg.attention_invalid_logits_value);
     const float q_scale = static_cast<float>(std::pow(Dh, -0.5) / std::log(2.0));
     const float k_scale = static_cast<float>(std::log(1.0 + M_E) / std::log(2.0));
 
-    clippable_linear(a.attn_q.data(), a.norm.data(), lw.q_proj, T, a.linear_in, c.backend);
-    clippable_linear(a.attn_k.data(), a.norm.data(), lw.k_proj, T, a.linear_in, c.backend);
-    clippable_linear(a.attn_v.data(), a.norm.data(), lw.v_proj, T, a.linear_in, c.backend);
+    clippable_linear(a.attn_q.data(), a.norm.data(), lw.q_proj, T, a.linear_in, c.be);
+    clippable_linear(a.attn_k.data(), a.norm.data(), lw.k_proj, T, a.linear_in, c.be);
+    clippable_linear(a.attn_v.data(), a.norm.data(), lw.v_proj, T, a.linear_in, c.be);
     // query_states * q_scale * softplus(per_dim_scale); key_states * k_scale
-    for (int t = 0; t < T; ++t)
-        for (int h = 0; h < H; ++h)
-            for (int d = 0; d < Dh; ++d) {
-                const int64_t i = (int64_t(t) * H + h) * Dh + d;
-                a.attn_q[i] = a.attn_q[i] * q_scale * lw.q_scale[d];
-                a.attn_k[i] = a.attn_k[i] * k_scale;
-            }
+    c.be.scale(a.attn_q.data(), int64_t(T) * H * Dh, q_scale);
+    c.be.mul_cols(a.attn_q.data(), int64_t(T) * H, Dh, lw.q_scale.data(), 1.0f);
+    c.be.scale(a.attn_k.data(), int64_t(T) * H * Dh, k_scale);
 
     const bool want_weights = c.probes && c.probes->wants(Probe::audio_attn_weights, l);
     if (want_weights) a.attn_weights.assign(size_t(H) * T * P, 0.0f);
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int h = 0; h < H; ++h) {
-        for (int t = 0; t < T; ++t) {
-            const int b = t / C, i = t % C;
-            const float* q = a.attn_q.data() + (int64_t(t) * H + h) * Dh;
-            std::vector<float> logits(W);
-            for (int j = 0; j < W; ++j) {
-                const int key = b * C - P + j;
-                const bool in_clip = key >= 0 && key < T;
-                float ac = 0;  // matrix_ac: q · k (keys outside the clip are zero padding)
-                if (in_clip) {
-                    const float* k = a.attn_k.data() + (int64_t(key) * H + h) * Dh;
-                    for (int d = 0; d < Dh; ++d) ac += q[d] * k[d];
-                }
-                // matrix_bd after _rel_shift: entry (i, j) is flat index i·W + j of the [C, W + 1] matrix whose row r is
-                // q_r · R[0..n_rel) followed by zeros (Transformer-XL appendix B). Here R[p] is distance n_rel − 1 − p.
-                const int flat = i * W + j, r = flat / (W + 1), p = flat % (W + 1);
-                float bd = 0;
-                if (p < n_rel && b * C + r < T) {
-                    const float* qr = a.attn_q.data() + ((int64_t(b) * C + r) * H + h) * Dh;
-                    const float* R = lw.rel_k.data() + (int64_t(p) * H + h) * Dh;
-                    for (int d = 0; d < Dh; ++d) bd += qr[d] * R[d];
-                }
-                const float logit = std::tanh((ac + bd) / cap) * cap;
-                // sliding_window_mask_function((P, Fr)) AND the padding mask of the keys (create_bidirectional_mask)
-                const int dist = t - key;
-                const bool in_window = (dist >= 0 && dist < P) || (dist < 0 && -dist < Fr);
-                logits[j] = in_clip && a.step_valid[key] && in_window ? logit : invalid;
-            }
-            softmax(logits.data(), W);
-            float* out = a.attn_ctx.data() + (int64_t(t) * H + h) * Dh;
-            std::fill_n(out, Dh, 0.0f);
-            for (int j = 0; j < W; ++j) {
-                const int key = b * C - P + j;
-                if (key < 0 || key >= T) continue;  // zero-padded values
-                const float* v = a.attn_v.data() + (int64_t(key) * H + h) * Dh;
-                for (int d = 0; d < Dh; ++d) out[d] += logits[j] * v[d];
-            }
-            // Probe layout: slot m ↔ key t − (P − 1) + m, i.e. context slot j = i + 1 + m (m = P − 1 is the query itself).
-            if (want_weights)
-                for (int m = 0; m < P; ++m) a.attn_weights[(size_t(h) * T + t) * P + m] = logits[i + 1 + m];
-        }
-    }
+    const AudioAttentionShape shape{T, H, Dh, C, P, Fr, cap, invalid};
+    c.be.audio_attention(a.attn_ctx.data(), want_weights ? a.attn_weights.data() : nullptr, a.attn_q.data(), a.attn_k.data(),
+                         a.attn_v.data(), lw.rel_k.data(), a.step_valid.data(), shape);
     if (want_weights) G4_PROBE(c.probes, Probe::audio_attn_weights, l, view(a.attn_weights, {H, T, P}));
 }
 
@@ -201,29 +110,17 @@ void attention_forward(const Ctx& c, const AudioLayerWeights& lw, int l, AudioAc
 void lconv_forward(const Ctx& c, const AudioLayerWeights& lw, AudioActivations& a) {
     const int T = a.steps, Da = c.cfg.hidden_size, K = c.cfg.conv_kernel_size;
     const int64_t TD = int64_t(T) * Da;
-    rms_norm(a.norm.data(), a.x.data(), lw.lconv_pre_norm.data(), T, Da, c.eps);
-    clippable_linear(a.lconv_start.data(), a.norm.data(), lw.linear_start, T, a.linear_in, c.backend);
+    c.be.rms_norm(a.norm.data(), a.x.data(), lw.lconv_pre_norm.data(), T, Da, c.eps);
+    clippable_linear(a.lconv_start.data(), a.norm.data(), lw.linear_start, T, a.linear_in, c.be);
     // nn.functional.glu: first half · sigmoid(second half)
-    for (int t = 0; t < T; ++t)
-        for (int d = 0; d < Da; ++d) {
-            const float* row = a.lconv_start.data() + int64_t(t) * 2 * Da;
-            a.lconv_glu[int64_t(t) * Da + d] = row[d] * sigmoid(row[Da + d]);
-        }
-    // Gemma4AudioCausalConv1d: left-pad K − 1 zeros, depthwise (groups = Da), no bias: out[t] = Σ_k w[k] · y[t − K + 1 + k]
-    for (int t = 0; t < T; ++t)
-        for (int d = 0; d < Da; ++d) {
-            float acc = 0;
-            for (int k = 0; k < K; ++k) {
-                const int src = t - (K - 1) + k;
-                if (src >= 0) acc += lw.depthwise_conv[int64_t(d) * K + k] * a.lconv_glu[int64_t(src) * Da + d];
-            }
-            a.lconv_conv[int64_t(t) * Da + d] = acc;
-        }
-    clamp(a.lconv_conv.data(), a.lconv_conv.data(), TD, -c.grad_clip, c.grad_clip);
-    rms_norm(a.lconv_conv.data(), a.lconv_conv.data(), lw.conv_norm.data(), T, Da, c.eps);
-    for (int64_t i = 0; i < TD; ++i) a.lconv_conv[i] = silu(a.lconv_conv[i]);
-    clippable_linear(a.lconv_out.data(), a.lconv_conv.data(), lw.linear_end, T, a.linear_in, c.backend);
-    add(a.x.data(), a.x.data(), a.lconv_out.data(), TD);
+    c.be.glu(a.lconv_glu.data(), a.lconv_start.data(), T, Da);
+    // Gemma4AudioCausalConv1d: left-pad K − 1 zeros, depthwise (groups = Da), no bias
+    c.be.causal_dwconv(a.lconv_conv.data(), a.lconv_glu.data(), lw.depthwise_conv.data(), T, Da, K);
+    c.be.clamp(a.lconv_conv.data(), a.lconv_conv.data(), TD, -c.grad_clip, c.grad_clip);
+    c.be.rms_norm(a.lconv_conv.data(), a.lconv_conv.data(), lw.conv_norm.data(), T, Da, c.eps);
+    c.be.silu(a.lconv_conv.data(), TD);
+    clippable_linear(a.lconv_out.data(), a.lconv_conv.data(), lw.linear_end, T, a.linear_in, c.be);
+    c.be.add(a.x.data(), a.x.data(), a.lconv_out.data(), TD);
 }
 
 // Gemma4AudioLayer.forward
@@ -236,13 +133,13 @@ void layer_forward(const Ctx& c, const AudioLayerWeights& lw, int l, AudioActiva
     G4_PROBE(c.probes, Probe::audio_ffn1_out, l, view(a.x, {T, Da}));
 
     // Attention block: x = x + norm_post_attn(clamp(post(attn(norm_pre_attn(clamp(x))))))
-    clamp(a.norm.data(), a.x.data(), TD, -c.grad_clip, c.grad_clip);
-    rms_norm(a.norm.data(), a.norm.data(), lw.norm_pre_attn.data(), T, Da, c.eps);
+    c.be.clamp(a.norm.data(), a.x.data(), TD, -c.grad_clip, c.grad_clip);
+    c.be.rms_norm(a.norm.data(), a.norm.data(), lw.norm_pre_attn.data(), T, Da, c.eps);
     attention_forward(c, lw, l, a);
-    clippable_linear(a.attn_post.data(), a.attn_ctx.data(), lw.post, T, a.linear_in, c.backend);
-    clamp(a.attn_post.data(), a.attn_post.data(), TD, -c.grad_clip, c.grad_clip);
-    rms_norm(a.attn_post.data(), a.attn_post.data(), lw.norm_post_attn.data(), T, Da, c.eps);
-    add(a.x.data(), a.x.data(), a.attn_post.data(), TD);
+    clippable_linear(a.attn_post.data(), a.attn_ctx.data(), lw.post, T, a.linear_in, c.be);
+    c.be.clamp(a.attn_post.data(), a.attn_post.data(), TD, -c.grad_clip, c.grad_clip);
+    c.be.rms_norm(a.attn_post.data(), a.attn_post.data(), lw.norm_post_attn.data(), T, Da, c.eps);
+    c.be.add(a.x.data(), a.x.data(), a.attn_post.data(), TD);
     G4_PROBE(c.probes, Probe::audio_attn_out, l, view(a.x, {T, Da}));
 
     // Light convolution block (its own residual)
@@ -251,8 +148,8 @@ void layer_forward(const Ctx& c, const AudioLayerWeights& lw, int l, AudioActiva
 
     // Second half step, then norm_out(clamp(x))
     ffn_forward(c, lw.ffn2, a);
-    clamp(a.x.data(), a.x.data(), TD, -c.grad_clip, c.grad_clip);
-    rms_norm(a.x.data(), a.x.data(), lw.norm_out.data(), T, Da, c.eps);
+    c.be.clamp(a.x.data(), a.x.data(), TD, -c.grad_clip, c.grad_clip);
+    c.be.rms_norm(a.x.data(), a.x.data(), lw.norm_out.data(), T, Da, c.eps);
     G4_PROBE(c.probes, Probe::audio_layer_out, l, view(a.x, {T, Da}));
 }
 
@@ -327,7 +224,7 @@ AudioTower::AudioTower(const Checkpoint& ck) {
     }
 }
 
-std::vector<float> AudioTower::encode(const MelFeatures& mel, ProbeSink* probes, MatmulBackend backend) const {
+std::vector<float> AudioTower::encode(const MelFeatures& mel, ProbeSink* probes, Backend& be) const {
     const int A = mel.frames;
     if (A <= 0) throw Error("audio encode: no mel frames (the clip needs at least 161 samples at 16 kHz)");
     if (mel.mel.size() != size_t(A) * kMelBins || mel.valid.size() != size_t(A))
@@ -336,7 +233,7 @@ std::vector<float> AudioTower::encode(const MelFeatures& mel, ProbeSink* probes,
     const AudioConfig& cfg = cfg_;
     const int Da = cfg.hidden_size, C0 = cfg.subsampling_conv_channels[0], C1 = cfg.subsampling_conv_channels[1];
     const int out_dims = cfg.output_proj_dims, D = text_hidden_;
-    const Ctx c{cfg, backend, probes, static_cast<float>(cfg.rms_norm_eps),
+    const Ctx c{cfg, be, probes, static_cast<float>(cfg.rms_norm_eps),
                 static_cast<float>(std::min(cfg.gradient_clipping, double(FLT_MAX)))};
     AudioActivations a;
 
@@ -344,13 +241,14 @@ std::vector<float> AudioTower::encode(const MelFeatures& mel, ProbeSink* probes,
 
     // Gemma4AudioSubSampleConvProjection: two (mask, conv, LayerNorm, ReLU, mask[::2]) stages on [time, freq, channel],
     // then flatten (freq, channel) → input_proj_linear.
-    std::vector<float> input = mel.mel;  // [A, 128, 1]
     const int A1 = (A - 1) / 2 + 1, F1 = (kMelBins - 1) / 2 + 1;
-    sscp_stage(a.sscp0, input, mel.valid, A, kMelBins, 1, C0, w_.sscp_conv0, w_.sscp_norm0, c.eps);
+    a.sscp0.assign(size_t(A1) * F1 * C0, 0.0f);
+    be.conv2d_subsample(a.sscp0.data(), mel.mel.data(), mel.valid.data(), A, kMelBins, 1, C0, w_.sscp_conv0.data(), w_.sscp_norm0.data(), c.eps);
     const std::vector<uint8_t> mask1 = every_other(mel.valid);
     a.steps = (A1 - 1) / 2 + 1;
     const int F2 = (F1 - 1) / 2 + 1, T = a.steps;
-    sscp_stage(a.sscp1, a.sscp0, mask1, A1, F1, C0, C1, w_.sscp_conv1, w_.sscp_norm1, c.eps);
+    a.sscp1.assign(size_t(T) * F2 * C1, 0.0f);
+    be.conv2d_subsample(a.sscp1.data(), a.sscp0.data(), mask1.data(), A1, F1, C0, C1, w_.sscp_conv1.data(), w_.sscp_norm1.data(), c.eps);
     a.step_valid = every_other(mask1);
     if (int64_t(F2) * C1 != w_.input_proj.cols)
         throw Error("audio encode: subsampling gives " + std::to_string(F2) + " × " + std::to_string(C1) + " features per step, input_proj_linear expects " +
@@ -362,16 +260,15 @@ std::vector<float> AudioTower::encode(const MelFeatures& mel, ProbeSink* probes,
         buf->assign(TD, 0.0f);
     a.ffn_hidden.assign(4 * TD, 0.0f);
     a.lconv_start.assign(2 * TD, 0.0f);
-    matmul(a.x.data(), a.sscp1.data(), w_.input_proj, T, backend);
+    be.matmul(a.x.data(), a.sscp1.data(), w_.input_proj, T);
     G4_PROBE(probes, Probe::audio_subsample, -1, view(a.x, {T, Da}));
 
     for (int l = 0; l < cfg.num_hidden_layers; ++l) layer_forward(c, w_.layers[l], l, a);
 
     // output_proj: Linear(Da → 1536) with bias, every step (padding steps included, as HF returns them).
     a.encoder_out.assign(size_t(T) * out_dims, 0.0f);
-    matmul(a.encoder_out.data(), a.x.data(), w_.output_proj, T, backend);
-    for (int t = 0; t < T; ++t)
-        for (int o = 0; o < out_dims; ++o) a.encoder_out[size_t(t) * out_dims + o] += w_.output_proj_bias[o];
+    be.matmul(a.encoder_out.data(), a.x.data(), w_.output_proj, T);
+    be.add_rows(a.encoder_out.data(), T, out_dims, w_.output_proj_bias.data());
     G4_PROBE(probes, Probe::audio_encoder_out, -1, view(a.encoder_out, {T, out_dims}));
 
     // embed_audio (Gemma4MultimodalEmbedder): weightless RMSNorm, then Linear(1536 → D); only the valid steps are kept
@@ -381,9 +278,9 @@ std::vector<float> AudioTower::encode(const MelFeatures& mel, ProbeSink* probes,
     a.embed_norm.assign(size_t(M) * out_dims, 0.0f);
     for (int t = 0, m = 0; t < T; ++t)
         if (a.step_valid[t]) std::copy_n(a.encoder_out.data() + size_t(t) * out_dims, out_dims, a.embed_norm.data() + size_t(m++) * out_dims);
-    rms_norm(a.embed_norm.data(), a.embed_norm.data(), nullptr, M, out_dims, c.eps);
+    be.rms_norm(a.embed_norm.data(), a.embed_norm.data(), nullptr, M, out_dims, c.eps);
     a.soft_tokens.assign(size_t(M) * D, 0.0f);
-    if (M > 0) matmul(a.soft_tokens.data(), a.embed_norm.data(), w_.embed_audio, M, backend);
+    if (M > 0) be.matmul(a.soft_tokens.data(), a.embed_norm.data(), w_.embed_audio, M);
     G4_PROBE(probes, Probe::audio_soft_tokens, -1, view(a.soft_tokens, {M, D}));
     return std::move(a.soft_tokens);
 }

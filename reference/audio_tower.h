@@ -51,7 +51,7 @@ public:
 
     // Returns the soft tokens of the valid steps [M, text hidden] (after embed_audio: weightless RMSNorm then Linear),
     // M = the valid steps after subsampling (= audio_soft_tokens() for an unpadded clip). Probes: every audio.* point.
-    std::vector<float> encode(const MelFeatures& mel, ProbeSink* probes, MatmulBackend backend = MatmulBackend::Ref) const;
+    std::vector<float> encode(const MelFeatures& mel, ProbeSink* probes, Backend& backend = ref_backend()) const;
 
     const AudioConfig& config() const { return cfg_; }
     int text_hidden() const { return text_hidden_; }

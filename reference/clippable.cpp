@@ -30,16 +30,12 @@ ClippableLinear bind_clippable_linear(const Checkpoint& ck, const std::string& b
     return cl;
 }
 
-void clamp(float* out, const float* x, int64_t n, float lo, float hi) {
-    for (int64_t i = 0; i < n; ++i) out[i] = std::min(std::max(x[i], lo), hi);
-}
-
-void clippable_linear(float* out, const float* x, const ClippableLinear& cl, int T, std::vector<float>& linear_in, MatmulBackend backend) {
+void clippable_linear(float* out, const float* x, const ClippableLinear& cl, int T, std::vector<float>& linear_in, Backend& be) {
     const int64_t n_in = int64_t(T) * cl.w.cols;
     linear_in.resize(static_cast<size_t>(n_in));
-    clamp(linear_in.data(), x, n_in, cl.input_min, cl.input_max);
-    matmul(out, linear_in.data(), cl.w, T, backend);
-    clamp(out, out, int64_t(T) * cl.w.rows, cl.output_min, cl.output_max);
+    be.clamp(linear_in.data(), x, n_in, cl.input_min, cl.input_max);
+    be.matmul(out, linear_in.data(), cl.w, T);
+    be.clamp(out, out, int64_t(T) * cl.w.rows, cl.output_min, cl.output_max);
 }
 
 }  // namespace gemma4

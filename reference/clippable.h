@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "checkpoint.h"
-#include "ops.h"
+#include "backend.h"
 
 namespace gemma4 {
 
@@ -20,11 +20,8 @@ struct ClippableLinear {
 // Binds <base>.linear.weight and, when clipped, the four bounds (Error if one is missing or not a single value).
 ClippableLinear bind_clippable_linear(const Checkpoint& ck, const std::string& base, bool clipped);
 
-// torch.clamp(x, lo, hi) over n values; out may equal x.
-void clamp(float* out, const float* x, int64_t n, float lo, float hi);
-
 // Gemma4ClippableLinear.forward: clamp the input, Linear (no bias), clamp the output. out[T, rows] = x[T, cols];
 // linear_in is scratch for the clamped input.
-void clippable_linear(float* out, const float* x, const ClippableLinear& cl, int T, std::vector<float>& linear_in, MatmulBackend backend);
+void clippable_linear(float* out, const float* x, const ClippableLinear& cl, int T, std::vector<float>& linear_in, Backend& be);
 
 }  // namespace gemma4

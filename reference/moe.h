@@ -11,8 +11,6 @@ namespace gemma4 {
 // dense branch); writes a.moe_combined = post_feedforward_layernorm_1(mlp_out) + post_feedforward_layernorm_2(experts).
 void moe_forward(const TextConfig& cfg, const TextLayerWeights& lw, int l, TextActivations& a, const ForwardOptions& opts);
 
-// Router for one token: probs[E] = softmax(proj(rmsnorm(x) · scale · D^-1/2)); the K largest (ties: lower index
-// first, as torch.topk returns them), renormalised to sum 1, times per_expert_scale[id].
-void moe_route(const float* probs, int E, int K, const float* per_expert_scale, int32_t* ids, float* weights);
+// The router's selection (top-k, renormalise, per-expert scale) is moe_route in ops.h.
 
 }  // namespace gemma4

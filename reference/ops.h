@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "dtype.h"
+#include "mask.h"
 
 namespace gemma4 {
 
@@ -74,5 +75,86 @@ std::vector<float> rope_inv_freq(int Dh, double theta, int rotated_pairs, double
 void add(float* out, const float* a, const float* b, int64_t n);
 // x[n] *= s
 void scale(float* x, int64_t n, float s);
+
+// ---- model-structure ops ------------------------------------------------------------------------------------------
+// The rest of the forward passes' arithmetic, one function each so that every backend (backend.h) runs the same list.
+// Each is the plain loop that used to sit inline in text_model / attention / moe / ple / vision / audio_tower.
+
+// out[n] = gelu_tanh(gate[n]) · up[n] (the gated MLP's activation; out may alias gate or up).
+void gelu_mul(float* out, const float* gate, const float* up, int64_t n);
+// The MoE experts' activation on fused rows: gate_up[rows, 2I] = [gate | up] → out[rows, I] = gelu_tanh(gate) · up.
+void gelu_mul_halves(float* out, const float* gate_up, int64_t rows, int I);
+// x · sigmoid(x), in place.
+void silu(float* x, int64_t n);
+// torch.clamp(x, lo, hi) over n values; out may equal x.
+void clamp(float* out, const float* x, int64_t n, float lo, float hi);
+// nn.functional.glu on in[rows, 2n]: out[rows, n] = first half · sigmoid(second half).
+void glu(float* out, const float* in, int64_t rows, int n);
+// Causal depthwise conv1d without bias over time (Gemma4AudioCausalConv1d, K − 1 zeros on the left):
+// out[t, c] = Σ_k w[c, k] · x[t − K + 1 + k, c]. x, out [T, C]; w [C, K].
+void causal_dwconv(float* out, const float* x, const float* w, int T, int C, int K);
+// x[r, i] = x[r, i] · w[i] · s over x[rows, n] (the MoE router's scale × D^-1/2; the audio per-dim query scale).
+void mul_cols(float* x, int64_t rows, int n, const float* w, float s);
+// out[n] = a[n] + b[n] · s (out may alias a or b).
+void add_scaled(float* out, const float* a, const float* b, float s, int64_t n);
+// x[r, i] += bias[i] over x[rows, n].
+void add_rows(float* x, int64_t rows, int n, const float* bias);
+// x[r, i] = (x[r, i] − bias[i]) · scale[i] (the vision tower's standardize).
+void standardize(float* x, int64_t rows, int n, const float* bias, const float* scale);
+
+// out[T, table.cols] = table row ids[t], converted to float32, × scale (token embeddings, the PLE table, the vision
+// position table). An id outside [0, table.rows) throws.
+void embed_rows(float* out, const WeightView& table, const int32_t* ids, int T, float scale);
+// out[n, D] = x[rows[i], :] (MoE: the tokens routed to one expert).
+void gather_rows(float* out, const float* x, const int32_t* rows, int n, int D);
+// out[rows[i], :] += y[i, :] · weights[i], i in order (MoE: an expert's outputs back to their tokens).
+void scatter_add_rows(float* out, const float* y, const int32_t* rows, const float* weights, int n, int D);
+
+// Router selection for T tokens: probs[T, E] → the K largest per token (ties: lower index first, as torch.topk)
+// in ids[T, K], renormalised to sum 1 and × per_expert_scale[id] in weights[T, K].
+void moe_route(const float* probs, int T, int E, int K, const float* per_expert_scale, int32_t* ids, float* weights);
+
+// PLE: out[n] = (context[n] + token[n]) · 2^-1/2 (out may alias either input).
+void ple_mix(float* out, const float* context, const float* token, int64_t n);
+// PLE gate of layer l: out[T, P] = gate[T, P] ⊙ inputs[:, l, :] of inputs[T, L, P] (gate already through gelu).
+void ple_gate(float* out, const float* gate, const float* inputs, int T, int L, int P, int l);
+
+// Text self-attention after the projections (eager_attention_forward, scale 1.0): for query t and head h, p = softmax
+// over the S keys of q·k where the mask allows (mask.h), −inf elsewhere; out[t, h] = Σ p · v. GQA: head h reads KV
+// head h / (H / Hkv). q[T, H, Dh], k and v[S, Hkv, Dh], q_pos[T], k_pos[S]; q_block[T] and k_block[S] are image-run
+// indices (−1 = text) or both nullptr when no image blocks apply. out[T, H·Dh]; weights[H, T, S] when not nullptr.
+// A query with every key masked gives zeros.
+struct AttentionShape {
+    int T = 0, S = 0, H = 0, Hkv = 0, Dh = 0;
+    int window = 0;  // 0: full (global) layer
+};
+void attention(float* out, float* weights, const float* q, const float* k, const float* v, const int64_t* q_pos,
+               const int64_t* k_pos, const int32_t* q_block, const int32_t* k_block, ImageMask rule, const AttentionShape& s);
+
+// Vision 2-D RoPE in place on x[N, H, Dh] (apply_multidimensional_rope): the first Dh/2 values rotated by pos_x[n],
+// the second by pos_y[n]; inside each half rotate-half RoPE with pairs (i, i + Dh/4) turned by pos · inv_freq[i].
+void rope_2d(float* x, int N, int H, int Dh, const int32_t* pos_x, const int32_t* pos_y, const float* inv_freq);
+// Vision pooler (_avg_pool_by_positions): patch n of x[N, Dv] adds x[n] / k² to cell pos_x/k + (cols/k)·(pos_y/k), in
+// patch order, then × √Dv → out[G, Dv]. A cell outside [0, G) throws.
+void vision_pool(float* out, const float* x, int N, int Dv, const int32_t* pos_x, const int32_t* pos_y, int cols, int k, int G);
+
+// One audio subsampling stage (Gemma4AudioSubSampleConvProjectionLayer) on channel-last x[T, F, Cin]: rows with
+// row_valid[t] == 0 read as zeros; Conv2d 3×3 stride 2 padding 1 without bias (w [Cout, Cin, 3, 3]) →
+// [⌈T/2⌉, ⌈F/2⌉, Cout]; LayerNorm over the channels (weight norm_w, no bias; mean and variance in double); ReLU.
+void conv2d_subsample(float* out, const float* x, const uint8_t* row_valid, int T, int F, int Cin, int Cout, const float* w,
+                      const float* norm_w, float eps);
+
+// Audio chunked local self-attention (Gemma4AudioAttention after the projections and q/k scales). Queries in blocks
+// of C; block b sees the W = C + P + Fr context keys b·C − P … (zero outside the clip); logit = cap·tanh((q·k +
+// q·R[rel]) / cap) with R = rel_k [W/2 + 1, H·Dh] placed by Transformer-XL's rel_shift; keys that are padding
+// (key_valid == 0) or outside the window (0 ≤ q − k < P, or 0 < k − q < Fr) get `invalid`; softmax over the W slots.
+// q, k, v [T, H, Dh] → out [T, H·Dh]; weights [H, T, P] (self + P − 1 previous keys) when not nullptr.
+struct AudioAttentionShape {
+    int T = 0, H = 0, Dh = 0;
+    int C = 0, P = 0, Fr = 0;  // chunk, left context − 1, right context
+    float cap = 0, invalid = 0;
+};
+void audio_attention(float* out, float* weights, const float* q, const float* k, const float* v, const float* rel_k,
+                     const uint8_t* key_valid, const AudioAttentionShape& s);
 
 }  // namespace gemma4

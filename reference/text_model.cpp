@@ -62,14 +62,15 @@ TextModel::TextModel(const Checkpoint& ck) : ck_(ck), cfg_(ck.config.text), w_(b
 void mlp_forward(const TextConfig& cfg, const TextLayerWeights& lw, int l, TextActivations& a, const ForwardOptions& opts) {
     const int T = a.T;
     const int64_t F = cfg.mlp_width(l);
-    matmul(a.mlp_gate.data(), a.mlp_norm.data(), lw.gate_proj, T, opts.backend);
+    Backend& be = *opts.backend;
+    be.matmul(a.mlp_gate.data(), a.mlp_norm.data(), lw.gate_proj, T);
     G4_PROBE(opts.probes, Probe::text_mlp_gate, l, probe_view(a.mlp_gate, {T, F}));
-    matmul(a.mlp_up.data(), a.mlp_norm.data(), lw.up_proj, T, opts.backend);
+    be.matmul(a.mlp_up.data(), a.mlp_norm.data(), lw.up_proj, T);
     G4_PROBE(opts.probes, Probe::text_mlp_up, l, probe_view(a.mlp_up, {T, F}));
     // gelu_tanh(gate) ⊙ up, written over the gate buffer (the down projection's input)
-    for (int64_t i = 0; i < T * F; ++i) a.mlp_gate[i] = gelu_tanh(a.mlp_gate[i]) * a.mlp_up[i];
+    be.gelu_mul(a.mlp_gate.data(), a.mlp_gate.data(), a.mlp_up.data(), T * F);
     G4_PROBE(opts.probes, Probe::text_mlp_act, l, probe_view(a.mlp_gate, {T, F}));
-    matmul(a.mlp_out.data(), a.mlp_gate.data(), lw.down_proj, T, opts.backend);
+    be.matmul(a.mlp_out.data(), a.mlp_gate.data(), lw.down_proj, T);
     G4_PROBE(opts.probes, Probe::text_mlp_out, l, probe_view(a.mlp_out, {T, cfg.hidden_size}));
 }
 
@@ -80,19 +81,20 @@ void text_forward_layer(const TextConfig& cfg, const TextWeights& w, int l, Text
     const int64_t TD = int64_t(T) * D;
     const float eps = static_cast<float>(cfg.rms_norm_eps);
     ProbeSink* probes = opts.probes;
+    Backend& be = *opts.backend;
 
     // Attention block: x = x + post_attention_layernorm(self_attn(input_layernorm(x)))
-    rms_norm(a.attn_norm.data(), a.x.data(), lw.input_layernorm.data(), T, D, eps);
+    be.rms_norm(a.attn_norm.data(), a.x.data(), lw.input_layernorm.data(), T, D, eps);
     G4_PROBE(probes, Probe::text_attn_norm, l, probe_view(a.attn_norm, {T, D}));
     attention_forward(cfg, w, l, a, cache, positions, opts);  // → a.attn_o
-    rms_norm(a.attn_post_norm.data(), a.attn_o.data(), lw.post_attention_layernorm.data(), T, D, eps);
+    be.rms_norm(a.attn_post_norm.data(), a.attn_o.data(), lw.post_attention_layernorm.data(), T, D, eps);
     G4_PROBE(probes, Probe::text_attn_post_norm, l, probe_view(a.attn_post_norm, {T, D}));
-    add(a.x.data(), a.x.data(), a.attn_post_norm.data(), TD);
+    be.add(a.x.data(), a.x.data(), a.attn_post_norm.data(), TD);
     G4_PROBE(probes, Probe::text_attn_residual, l, probe_view(a.x, {T, D}));
 
     // Feed-forward block: the dense MLP reads pre_feedforward_layernorm(x); on MoE layers the experts run beside it
     // and the two branches are summed (each with its own post-norm) before the common post-norm.
-    rms_norm(a.mlp_norm.data(), a.x.data(), lw.pre_feedforward_layernorm.data(), T, D, eps);
+    be.rms_norm(a.mlp_norm.data(), a.x.data(), lw.pre_feedforward_layernorm.data(), T, D, eps);
     G4_PROBE(probes, Probe::text_mlp_norm, l, probe_view(a.mlp_norm, {T, D}));
     mlp_forward(cfg, lw, l, a, opts);  // → a.mlp_out
     const float* ffn_out = a.mlp_out.data();
@@ -100,16 +102,16 @@ void text_forward_layer(const TextConfig& cfg, const TextWeights& w, int l, Text
         moe_forward(cfg, lw, l, a, opts);  // router and experts read the residual a.x → a.moe_combined
         ffn_out = a.moe_combined.data();
     }
-    rms_norm(a.mlp_post_norm.data(), ffn_out, lw.post_feedforward_layernorm.data(), T, D, eps);
+    be.rms_norm(a.mlp_post_norm.data(), ffn_out, lw.post_feedforward_layernorm.data(), T, D, eps);
     G4_PROBE(probes, Probe::text_mlp_post_norm, l, probe_view(a.mlp_post_norm, {T, D}));
-    add(a.x.data(), a.x.data(), a.mlp_post_norm.data(), TD);
+    be.add(a.x.data(), a.x.data(), a.mlp_post_norm.data(), TD);
     G4_PROBE(probes, Probe::text_ffn_residual, l, probe_view(a.x, {T, D}));
 
     // Per-layer embedding: x = x + post_per_layer_input_norm(projection(gelu(gate(x)) ⊙ ple_input_l))
     if (cfg.has_ple()) ple_layer_forward(cfg, lw, l, a, opts);
 
     // x = x · layer_scalar (the whole stream, residual included)
-    scale(a.x.data(), TD, lw.layer_scalar);
+    be.scale(a.x.data(), TD, lw.layer_scalar);
     G4_PROBE(probes, Probe::text_layer_out, l, probe_view(a.x, {T, D}));
 }
 
@@ -123,6 +125,7 @@ void TextModel::forward(const TextInput& input, KvCache& cache, std::vector<floa
                         std::to_string(V) + ")");
     a_.resize(cfg_, T);
     ProbeSink* probes = opts.probes;
+    Backend& be = *opts.backend;
 
     std::vector<int64_t> positions(T);
     for (int t = 0; t < T; ++t) positions[t] = cache.length + t;
@@ -137,11 +140,7 @@ void TextModel::forward(const TextInput& input, KvCache& cache, std::vector<floa
     // Token embeddings × sqrt(D) (Gemma4TextScaledWordEmbedding); soft tokens (images, audio) replace their rows
     // unscaled (Gemma4Model.forward's masked_scatter).
     const float embed_scale = static_cast<float>(std::sqrt(static_cast<double>(D)));
-    for (int t = 0; t < T; ++t) {
-        float* row = a_.x.data() + int64_t(t) * D;
-        weight_row_f32(w_.embed_tokens, input.tokens[t], row);
-        scale(row, D, embed_scale);
-    }
+    be.embed_rows(a_.x.data(), w_.embed_tokens, input.tokens.data(), T, embed_scale);
     for (size_t i = 0; i < input.soft_positions.size(); ++i)
         std::copy_n(input.soft_embeddings.data() + i * D, D, a_.x.data() + int64_t(input.soft_positions[i]) * D);
     G4_PROBE(probes, Probe::text_embed, -1, probe_view(a_.x, {T, D}));
@@ -158,13 +157,13 @@ void TextModel::forward(const TextInput& input, KvCache& cache, std::vector<floa
     cache.trim(cfg_);
 
     // Final norm, tied LM head, soft-cap: logits = c·tanh((norm(x)·Eᵀ)/c).
-    rms_norm(a_.final_norm.data(), a_.x.data(), w_.final_norm.data(), T, D, static_cast<float>(cfg_.rms_norm_eps));
+    be.rms_norm(a_.final_norm.data(), a_.x.data(), w_.final_norm.data(), T, D, static_cast<float>(cfg_.rms_norm_eps));
     G4_PROBE(probes, Probe::text_final_norm, -1, probe_view(a_.final_norm, {T, D}));
     const int rows = opts.all_logits ? T : 1;
     const float* head_in = a_.final_norm.data() + int64_t(T - rows) * D;
     logits.assign(int64_t(rows) * V, 0.0f);
-    matmul(logits.data(), head_in, w_.lm_head, rows, opts.backend);
-    if (cfg_.final_logit_softcapping > 0) soft_cap(logits.data(), int64_t(rows) * V, static_cast<float>(cfg_.final_logit_softcapping));
+    be.matmul(logits.data(), head_in, w_.lm_head, rows);
+    if (cfg_.final_logit_softcapping > 0) be.soft_cap(logits.data(), int64_t(rows) * V, static_cast<float>(cfg_.final_logit_softcapping));
     G4_PROBE(probes, Probe::text_logits, -1, (TensorView{logits.data(), {rows, V}}));
 }
 

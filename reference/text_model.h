@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "backend.h"
 #include "checkpoint.h"
 #include "kv_cache.h"
 #include "ops.h"
@@ -15,20 +16,8 @@
 
 namespace gemma4 {
 
-// How the 26B / 31B decoders (use_bidirectional_attention "vision") let the soft tokens of one image see each other.
-// The versions of the reference code differ (spec §4); the default is what transformers 5.23, which made the goldens,
-// does. Irrelevant for E2B / E4B and for text-only prompts.
-enum class ImageMask {
-    transformers,           // 5.23 create_masks_for_vision_model: full layers causal; sliding (causal OR same image) AND k > q − window
-    transformers_0246b4f,   // full and sliding: (causal or sliding-causal) OR same image
-    transformers_c308a309,  // full causal; sliding: sliding-causal OR same image
-    jax,                    // google-deepmind/gemma: full causal; sliding (causal OR same image) AND |q − k| < window
-    causal,                 // ignore image blocks: plain causal / sliding-causal everywhere
-};
-ImageMask parse_image_mask(const std::string& name);  // "transformers", "0246b4f", "c308a309", "jax", "causal"
-
 struct ForwardOptions {
-    MatmulBackend backend = MatmulBackend::Ref;
+    Backend* backend = &ref_backend();  // who runs the ops (backend.h)
     ImageMask image_mask = ImageMask::transformers;
     ProbeSink* probes = nullptr;  // nullptr: nobody listens
     bool all_logits = true;       // false: only the last token's logits (generation)

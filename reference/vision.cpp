@@ -38,38 +38,6 @@ struct VisionActivations {
 
 TensorView view(const std::vector<float>& buf, std::vector<int64_t> shape) { return TensorView{buf.data(), std::move(shape)}; }
 
-
-
-
-
-// A float32 buffer [rows, cols] seen as a weight, so matmul computes out[T, rows] = x[T, cols] · bufᵀ.
-WeightView as_weight(const std::vector<float>& buf, int64_t rows, int64_t cols) {
-    return WeightView{reinterpret_cast<const std::byte*>(buf.data()), DType::F32, rows, cols};
-}
-
-// apply_multidimensional_rope with Gemma4VisionRotaryEmbedding's cos / sin, in place on x[N, H, Dh]: the head vector
-// is split in two halves of m = Dh/2; the first half is rotated by the patch's x (column), the second by its y (row);
-// inside each half it is rotate-half RoPE, pair (i, i + m/2) turned by pos · inv_freq[i] (recomposition_frequencies
-// lays cos out as [x, x, y, y]). Angles are float32 products, as torch computes them.
-void rope_2d(float* x, int N, int H, int Dh, const int32_t* pos_x, const int32_t* pos_y, const std::vector<float>& inv_freq) {
-    const int m = Dh / 2, pairs = m / 2;
-#pragma omp parallel for
-    for (int n = 0; n < N; ++n)
-        for (int axis = 0; axis < 2; ++axis) {
-            const float pos = static_cast<float>(axis == 0 ? pos_x[n] : pos_y[n]);
-            for (int i = 0; i < pairs; ++i) {
-                const float angle = pos * inv_freq[i];
-                const float c = std::cos(angle), s = std::sin(angle);
-                for (int h = 0; h < H; ++h) {
-                    float* half = x + (int64_t(n) * H + h) * Dh + axis * m;
-                    const float a = half[i], b = half[i + pairs];
-                    half[i] = a * c - b * s;           // x·cos + rotate_half(x)·sin, first element of the pair
-                    half[i + pairs] = b * c + a * s;   // second element
-                }
-            }
-        }
-}
-
 }  // namespace
 
 VisionTower::VisionTower(const Checkpoint& ck) {
@@ -108,7 +76,7 @@ VisionTower::VisionTower(const Checkpoint& ck) {
     rope_inv_freq_ = rope_inv_freq(cfg_.head_dim / 2, cfg_.rope_theta, cfg_.head_dim / 4, 1.0);
 }
 
-std::vector<float> VisionTower::encode(const PatchedImage& img, ProbeSink* probes, MatmulBackend backend) const {
+std::vector<float> VisionTower::encode(const PatchedImage& img, ProbeSink* probes, Backend& be) const {
     const int N = img.num_patches(), Dv = cfg_.hidden_size, H = cfg_.num_attention_heads, Dh = cfg_.head_dim;
     const int I = cfg_.intermediate_size, P = cfg_.patch_dim(), k = cfg_.pooling_kernel_size, D = text_hidden_;
     const float eps = static_cast<float>(cfg_.rms_norm_eps);
@@ -138,16 +106,13 @@ std::vector<float> VisionTower::encode(const PatchedImage& img, ProbeSink* probe
     a.patch_in.resize(size_t(N) * P);
     for (size_t i = 0; i < a.patch_in.size(); ++i) a.patch_in[i] = 2.0f * (img.patches[i] - 0.5f);
     a.x.resize(size_t(N) * Dv);
-    matmul(a.x.data(), a.patch_in.data(), w_.input_proj, N, backend);
+    be.matmul(a.x.data(), a.patch_in.data(), w_.input_proj, N);
     {
-        const WeightView table_x = expert_slice(*w_.position_table, 0), table_y = expert_slice(*w_.position_table, 1);
-        std::vector<float> ex(Dv), ey(Dv);
-        for (int n = 0; n < N; ++n) {
-            weight_row_f32(table_x, img.pos_x[n], ex.data());
-            weight_row_f32(table_y, img.pos_y[n], ey.data());
-            float* row = &a.x[size_t(n) * Dv];
-            for (int d = 0; d < Dv; ++d) row[d] += ex[d] + ey[d];  // hidden_states + (x_emb + y_emb)
-        }
+        std::vector<float> ex(size_t(N) * Dv), ey(size_t(N) * Dv);
+        be.embed_rows(ex.data(), expert_slice(*w_.position_table, 0), img.pos_x.data(), N, 1.0f);
+        be.embed_rows(ey.data(), expert_slice(*w_.position_table, 1), img.pos_y.data(), N, 1.0f);
+        be.add(ex.data(), ex.data(), ey.data(), int64_t(N) * Dv);
+        be.add(a.x.data(), a.x.data(), ex.data(), int64_t(N) * Dv);  // hidden_states + (x_emb + y_emb)
     }
     G4_PROBE(probes, Probe::vision_patch_embed, -1, view(a.x, {N, Dv}));
 
@@ -169,20 +134,20 @@ std::vector<float> VisionTower::encode(const PatchedImage& img, ProbeSink* probe
     for (int l = 0; l < cfg_.num_hidden_layers; ++l) {
         const VisionLayerWeights& lw = w_.layers[l];
         // Gemma4VisionEncoderLayer.forward: input_layernorm → attention → post_attention_layernorm → residual.
-        rms_norm(a.norm.data(), a.x.data(), lw.input_layernorm.data(), N, Dv, eps);
+        be.rms_norm(a.norm.data(), a.x.data(), lw.input_layernorm.data(), N, Dv, eps);
         G4_PROBE(probes, Probe::vision_attn_norm, l, view(a.norm, {N, Dv}));
 
         // Gemma4VisionAttention: q, k with weighted RMSNorm over Dh then 2-D RoPE; v with the weightless v_norm.
-        clippable_linear(a.attn_q.data(), a.norm.data(), lw.q_proj, N, a.linear_in, backend);
-        rms_norm(a.attn_q.data(), a.attn_q.data(), lw.q_norm.data(), int64_t(N) * H, Dh, eps);
-        rope_2d(a.attn_q.data(), N, H, Dh, img.pos_x.data(), img.pos_y.data(), rope_inv_freq_);
+        clippable_linear(a.attn_q.data(), a.norm.data(), lw.q_proj, N, a.linear_in, be);
+        be.rms_norm(a.attn_q.data(), a.attn_q.data(), lw.q_norm.data(), int64_t(N) * H, Dh, eps);
+        be.rope_2d(a.attn_q.data(), N, H, Dh, img.pos_x.data(), img.pos_y.data(), rope_inv_freq_.data());
         G4_PROBE(probes, Probe::vision_attn_q_rope, l, view(a.attn_q, {N, H, Dh}));
-        clippable_linear(a.attn_k.data(), a.norm.data(), lw.k_proj, N, a.linear_in, backend);
-        rms_norm(a.attn_k.data(), a.attn_k.data(), lw.k_norm.data(), int64_t(N) * H, Dh, eps);
-        rope_2d(a.attn_k.data(), N, H, Dh, img.pos_x.data(), img.pos_y.data(), rope_inv_freq_);
+        clippable_linear(a.attn_k.data(), a.norm.data(), lw.k_proj, N, a.linear_in, be);
+        be.rms_norm(a.attn_k.data(), a.attn_k.data(), lw.k_norm.data(), int64_t(N) * H, Dh, eps);
+        be.rope_2d(a.attn_k.data(), N, H, Dh, img.pos_x.data(), img.pos_y.data(), rope_inv_freq_.data());
         G4_PROBE(probes, Probe::vision_attn_k_rope, l, view(a.attn_k, {N, H, Dh}));
-        clippable_linear(a.attn_v.data(), a.norm.data(), lw.v_proj, N, a.linear_in, backend);
-        rms_norm(a.attn_v.data(), a.attn_v.data(), nullptr, int64_t(N) * H, Dh, eps);
+        clippable_linear(a.attn_v.data(), a.norm.data(), lw.v_proj, N, a.linear_in, be);
+        be.rms_norm(a.attn_v.data(), a.attn_v.data(), nullptr, int64_t(N) * H, Dh, eps);
         G4_PROBE(probes, Probe::vision_attn_v, l, view(a.attn_v, {N, H, Dh}));
 
         // eager_attention_forward with scaling 1.0 and a bidirectional mask over the real patches (all of them here):
@@ -198,31 +163,29 @@ std::vector<float> VisionTower::encode(const PatchedImage& img, ProbeSink* probe
                     a.head_vt[size_t(d) * N + n] = a.attn_v[src];
                 }
             float* probs = a.head_probs.data();
-            matmul(probs, a.head_q.data(), as_weight(a.head_k, N, Dh), N, backend);
-#pragma omp parallel for
-            for (int n = 0; n < N; ++n) softmax(probs + size_t(n) * N, N);
+            be.matmul_nt(probs, a.head_q.data(), a.head_k.data(), N, N, Dh);
+            be.softmax_rows(probs, N, N);
             if (want_weights) std::copy_n(probs, size_t(N) * N, &a.attn_weights[size_t(h) * N * N]);
-            matmul(a.head_ctx.data(), probs, as_weight(a.head_vt, Dh, N), N, backend);
+            be.matmul_nt(a.head_ctx.data(), probs, a.head_vt.data(), N, Dh, N);
             for (int n = 0; n < N; ++n)
                 std::copy_n(&a.head_ctx[size_t(n) * Dh], Dh, &a.attn_ctx[(size_t(n) * H + h) * Dh]);
         }
         if (want_weights) G4_PROBE(probes, Probe::vision_attn_weights, l, view(a.attn_weights, {H, N, N}));
-        clippable_linear(a.attn_o.data(), a.attn_ctx.data(), lw.o_proj, N, a.linear_in, backend);
+        clippable_linear(a.attn_o.data(), a.attn_ctx.data(), lw.o_proj, N, a.linear_in, be);
         G4_PROBE(probes, Probe::vision_attn_o, l, view(a.attn_o, {N, Dv}));
-        rms_norm(a.attn_o.data(), a.attn_o.data(), lw.post_attention_layernorm.data(), N, Dv, eps);
-        add(a.x.data(), a.x.data(), a.attn_o.data(), int64_t(N) * Dv);
+        be.rms_norm(a.attn_o.data(), a.attn_o.data(), lw.post_attention_layernorm.data(), N, Dv, eps);
+        be.add(a.x.data(), a.x.data(), a.attn_o.data(), int64_t(N) * Dv);
         G4_PROBE(probes, Probe::vision_attn_residual, l, view(a.x, {N, Dv}));
 
         // pre_feedforward_layernorm → Gemma4VisionMLP: down(gelu_tanh(gate(x)) · up(x)) → post_feedforward_layernorm → residual.
-        rms_norm(a.norm.data(), a.x.data(), lw.pre_feedforward_layernorm.data(), N, Dv, eps);
-        clippable_linear(a.mlp_gate.data(), a.norm.data(), lw.gate_proj, N, a.linear_in, backend);
-        clippable_linear(a.mlp_up.data(), a.norm.data(), lw.up_proj, N, a.linear_in, backend);
-        gelu_tanh(a.mlp_gate.data(), int64_t(N) * I);
-        for (size_t i = 0; i < a.mlp_gate.size(); ++i) a.mlp_gate[i] *= a.mlp_up[i];
-        clippable_linear(a.mlp_out.data(), a.mlp_gate.data(), lw.down_proj, N, a.linear_in, backend);
+        be.rms_norm(a.norm.data(), a.x.data(), lw.pre_feedforward_layernorm.data(), N, Dv, eps);
+        clippable_linear(a.mlp_gate.data(), a.norm.data(), lw.gate_proj, N, a.linear_in, be);
+        clippable_linear(a.mlp_up.data(), a.norm.data(), lw.up_proj, N, a.linear_in, be);
+        be.gelu_mul(a.mlp_gate.data(), a.mlp_gate.data(), a.mlp_up.data(), int64_t(N) * I);
+        clippable_linear(a.mlp_out.data(), a.mlp_gate.data(), lw.down_proj, N, a.linear_in, be);
         G4_PROBE(probes, Probe::vision_mlp_out, l, view(a.mlp_out, {N, Dv}));
-        rms_norm(a.mlp_out.data(), a.mlp_out.data(), lw.post_feedforward_layernorm.data(), N, Dv, eps);
-        add(a.x.data(), a.x.data(), a.mlp_out.data(), int64_t(N) * Dv);
+        be.rms_norm(a.mlp_out.data(), a.mlp_out.data(), lw.post_feedforward_layernorm.data(), N, Dv, eps);
+        be.add(a.x.data(), a.x.data(), a.mlp_out.data(), int64_t(N) * Dv);
         G4_PROBE(probes, Probe::vision_layer_out, l, view(a.x, {N, Dv}));
     }
     // No final norm: Gemma4VisionEncoder returns the last layer's output.
@@ -230,28 +193,17 @@ std::vector<float> VisionTower::encode(const PatchedImage& img, ProbeSink* probe
     // Gemma4VisionPooler._avg_pool_by_positions: patch (x, y) adds weight 1/k² to cell x/k + (cols/k)·(y/k), summed
     // in patch order; then × √Dv in float32.
     a.pooled.assign(size_t(G) * Dv, 0.0f);
-    const float cell_weight = 1.0f / float(k * k);
-    for (int n = 0; n < N; ++n) {
-        float* cell = &a.pooled[size_t(img.pos_x[n] / k + (cols / k) * (img.pos_y[n] / k)) * Dv];
-        const float* row = &a.x[size_t(n) * Dv];
-        for (int d = 0; d < Dv; ++d) cell[d] += cell_weight * row[d];
-    }
-    scale(a.pooled.data(), int64_t(G) * Dv, static_cast<float>(std::sqrt(double(Dv))));
+    be.vision_pool(a.pooled.data(), a.x.data(), N, Dv, img.pos_x.data(), img.pos_y.data(), cols, k, G);
     G4_PROBE(probes, Probe::vision_pooled, -1, view(a.pooled, {G, Dv}));
 
     // Gemma4VisionModel.forward: (h − std_bias) · std_scale on the large towers.
-    if (cfg_.standardize)
-        for (int g = 0; g < G; ++g)
-            for (int d = 0; d < Dv; ++d) {
-                float& v = a.pooled[size_t(g) * Dv + d];
-                v = (v - w_.std_bias[d]) * w_.std_scale[d];
-            }
+    if (cfg_.standardize) be.standardize(a.pooled.data(), G, Dv, w_.std_bias.data(), w_.std_scale.data());
 
     // Gemma4MultimodalEmbedder: embedding_projection(RMSNorm without scale (x)), eps = the vision rms_norm_eps.
     a.embed_norm.resize(size_t(G) * Dv);
-    rms_norm(a.embed_norm.data(), a.pooled.data(), nullptr, G, Dv, eps);
+    be.rms_norm(a.embed_norm.data(), a.pooled.data(), nullptr, G, Dv, eps);
     a.soft_tokens.resize(size_t(G) * D);
-    matmul(a.soft_tokens.data(), a.embed_norm.data(), w_.embed_vision, G, backend);
+    be.matmul(a.soft_tokens.data(), a.embed_norm.data(), w_.embed_vision, G);
     G4_PROBE(probes, Probe::vision_soft_tokens, -1, view(a.soft_tokens, {G, D}));
     return std::move(a.soft_tokens);
 }

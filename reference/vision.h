@@ -39,7 +39,7 @@ public:
     // Encodes one image's patches: returns the soft tokens [plan.soft_tokens, text hidden] (after embed_vision:
     // weightless RMSNorm then Linear). Positions come from img.pos_x / pos_y; the pooled grid from their extent.
     // Probes: every vision.* point (vision.patch_grid as float rows, cols).
-    std::vector<float> encode(const PatchedImage& img, ProbeSink* probes, MatmulBackend backend = MatmulBackend::Ref) const;
+    std::vector<float> encode(const PatchedImage& img, ProbeSink* probes, Backend& backend = ref_backend()) const;
 
     const VisionConfig& config() const { return cfg_; }
     int text_hidden() const { return text_hidden_; }

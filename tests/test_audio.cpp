@@ -122,7 +122,7 @@ TEST_CASE("audio: every audio probe of the tiny E2B / E4B goldens matches transf
         MESSAGE(model << ": " << diff.probes.size() << " audio probes, worst NMSE " << worst << " (" << worst_name << ")");
 
         // The Blas backend is the same formulas with sgemm's summation order.
-        std::vector<float> soft_blas = tower.encode(mel, nullptr, MatmulBackend::Blas);
+        std::vector<float> soft_blas = tower.encode(mel, nullptr, blas_backend());
         ProbeDiff d = compare_arrays("soft_tokens", soft_blas, {int64_t(soft_blas.size())}, soft, {int64_t(soft.size())},
                                      tolerance::kNmseBlasVsRef);
         CHECK_MESSAGE(!d.over, "blas vs ref NMSE " << d.nmse);

@@ -27,9 +27,9 @@ const char* kPrompts[] = {"t7", "t8", "t9", "t20", "text"};
 fs::path goldens_dir() { return fs::path(assets_dir()) / "goldens"; }
 
 // Runs a model on token ids with every text probe recorded.
-std::vector<NpyArray> run_all_probes(const Checkpoint& ck, const std::vector<int32_t>& tokens, MatmulBackend backend) {
+std::vector<NpyArray> run_all_probes(const Checkpoint& ck, const std::vector<int32_t>& tokens, Backend& backend) {
     ForwardOptions opts;
-    opts.backend = backend;
+    opts.backend = &backend;
     TextInput input;
     input.tokens = tokens;
     return trace_forward(ck, input, {"text.*"}, opts);
@@ -54,7 +54,7 @@ TEST_CASE("text decoder: every probe of every tiny golden matches transformers")
             std::vector<NpyArray> golden = read_npz(path.string());
             TraceMeta meta = trace_meta(golden, path.string());
             std::vector<int32_t> tokens(meta.tokens.begin(), meta.tokens.end());
-            std::vector<NpyArray> ours = run_all_probes(ck, tokens, MatmulBackend::Ref);
+            std::vector<NpyArray> ours = run_all_probes(ck, tokens, ref_backend());
             TraceDiff diff = compare_traces(ours, golden, tolerance::kNmseVsTransformers);
             CHECK(diff.only_in_reference.empty());
             CHECK(diff.probes.size() > 100);
@@ -137,8 +137,8 @@ TEST_CASE("text decoder: the OpenBLAS path agrees with the plain loops") {
         CAPTURE(model);
         Checkpoint ck = Checkpoint::open(model);
         const std::vector<int32_t> tokens = random_tokens(40, ck.config.text.vocab_size, 11);  // T >= 32: sgemm runs
-        std::vector<NpyArray> ref = run_all_probes(ck, tokens, MatmulBackend::Ref);
-        std::vector<NpyArray> blas = run_all_probes(ck, tokens, MatmulBackend::Blas);
+        std::vector<NpyArray> ref = run_all_probes(ck, tokens, ref_backend());
+        std::vector<NpyArray> blas = run_all_probes(ck, tokens, blas_backend());
         TraceDiff diff = compare_traces(blas, ref, tolerance::kNmseBlasVsRef);
         CHECK(diff.probes.size() == ref.size());
         if (diff.any_over()) FAIL_CHECK("first probe over: " << diff.probes[diff.first_over].name << " NMSE " << diff.probes[diff.first_over].nmse);

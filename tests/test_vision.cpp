@@ -139,8 +139,8 @@ TEST_CASE("vision: the soft-token count follows the patch grid; bad inputs are e
     PatchedImage img = patched_from_golden(golden);
     CHECK(tower.encode(img, nullptr).size() == size_t(10) * ck.config.text.hidden_size);
     // Blas gives the same soft tokens within the blas-vs-ref tolerance.
-    const std::vector<float> ref = tower.encode(img, nullptr, MatmulBackend::Ref);
-    const std::vector<float> blas = tower.encode(img, nullptr, MatmulBackend::Blas);
+    const std::vector<float> ref = tower.encode(img, nullptr, ref_backend());
+    const std::vector<float> blas = tower.encode(img, nullptr, blas_backend());
     ProbeDiff d = compare_arrays("vision.soft_tokens", blas, {10, ck.config.text.hidden_size}, ref, {10, ck.config.text.hidden_size},
                                  tolerance::kNmseBlasVsRef);
     CHECK_MESSAGE(!d.over, "blas vs ref NMSE " << d.nmse);

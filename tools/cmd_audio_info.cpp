@@ -27,7 +27,7 @@ int cmd_audio_info(int argc, char** argv) {
     options.insert(options.end() - 2, timing_options.begin(), timing_options.end());  // before --json and --help
     Args args(argc, argv, 2, options);
     if (args.has("--help")) {
-        std::printf("%s", usage("gemma4 audio-info --audio FILE [--json] [-m MODEL --time [--repeat N] [--backend ref|blas]]",
+        std::printf("%s", usage("gemma4 audio-info --audio FILE [--json] [-m MODEL --time [--repeat N] [--backend ref|blas|opencl]]",
                                 "Loads a sound file as the audio path does (mono, 16 kHz), and prints its duration, source rate and\n"
                                 "channels, the number of log-mel frames and of <|audio|> soft tokens (about 25 per second, at most\n"
                                 "750 = 30 s; longer clips are cut). With -m MODEL --time it also runs the audio tower and times it.",
@@ -41,7 +41,6 @@ int cmd_audio_info(int argc, char** argv) {
     const TowerTiming tower_timing = parse_tower_timing(args, "an audio tower");
     const bool timing = tower_timing.enabled;
     const long long repeat = tower_timing.repeat;
-    const MatmulBackend backend = tower_timing.backend;
 
     const std::string path = args.get("--audio");
     auto t0 = std::chrono::steady_clock::now();
@@ -77,14 +76,14 @@ int cmd_audio_info(int argc, char** argv) {
         size_t rows = 0;
         for (long long r = 0; r < repeat; ++r) {
             t0 = std::chrono::steady_clock::now();
-            std::vector<float> soft = tower.encode(mel, nullptr, backend);
+            std::vector<float> soft = tower.encode(mel, nullptr, *tower_timing.backend);
             const double s = seconds_since(t0);
             if (r == 0 || s < best) best = s;
             rows = soft.size() / static_cast<size_t>(tower.text_hidden());
         }
         const double audio_s = std::min(seconds_16k, double(kAudioMaxSamples) / kAudioSampleRate);
         j["model"] = ck.dir;
-        j["backend"] = backend_name(backend);
+        j["backend"] = tower_timing.backend->name();
         j["audio_layers"] = a.num_hidden_layers;
         j["audio_width"] = a.hidden_size;
         j["encoded_soft_tokens"] = rows;

@@ -30,7 +30,7 @@ std::string shape_str(const std::vector<int64_t>& s) {
 
 // Runs the model on the golden's tokens, recording the probes the golden has; returns them as arrays.
 std::vector<NpyArray> run_like_golden(const std::string& model, const std::vector<NpyArray>& golden, const std::string& golden_path,
-                                      MatmulBackend backend) {
+                                      Backend& backend) {
     TraceMeta meta = trace_meta(golden, golden_path);
     if (meta.tokens.empty()) throw Error(golden_path + ": no meta.tokens entry; cannot rerun it (compare two traces instead)");
     std::vector<std::string> names;
@@ -45,21 +45,21 @@ std::vector<NpyArray> run_like_golden(const std::string& model, const std::vecto
     // The decoder runs on the golden's own soft tokens where it has images or audio (the towers are compared by their
     // own vision.* / audio.* probes against the golden's pixels / mel in the tests).
     ForwardOptions opts;
-    opts.backend = backend;
+    opts.backend = &backend;
     return trace_forward(ck, golden_text_input(ck.config, golden, golden_path), names, opts);
 }
 
 }  // namespace
 
 int cmd_check(int argc, char** argv) {
-    const std::vector<Option> options = {
+    std::vector<Option> options = {
         {"--model", "-m", "MODEL", "run this model on the golden's tokens and compare with it"},
         {"--golden", "", "G.npz", "the reference trace (with -m)"},
         {"--tol", "", "NMSE", "tolerance on the normalised mean squared error (default 1e-10)"},
-        {"--backend", "", "ref|blas", "matmul backend for -m (default ref)"},
         {"--quiet", "-q", "", "print only the summary and the first probe over tolerance"},
         {"--help", "-h", "", "show this help"},
     };
+    for (const Option& o : backend_options("ref")) options.push_back(o);
     Args args(argc, argv, 2, options);
     if (args.has("--help")) {
         std::printf("%s", usage("gemma4 check CANDIDATE.npz REFERENCE.npz [--tol NMSE]\n       gemma4 check -m MODEL --golden G.npz",
@@ -79,7 +79,8 @@ int cmd_check(int argc, char** argv) {
         ref_name = args.get("--golden");
         reference = read_npz(ref_name);
         cand_name = args.get("--model") + " (" + args.get("--backend", "ref") + ")";
-        candidate = run_like_golden(args.get("--model"), reference, ref_name, parse_backend(args.get("--backend", "ref")));
+        const std::unique_ptr<Backend> backend = make_backend(args, "ref");
+        candidate = run_like_golden(args.get("--model"), reference, ref_name, *backend);
     } else {
         if (args.positional().size() != 2) throw Error("give two traces: gemma4 check CANDIDATE.npz REFERENCE.npz (see --help)");
         cand_name = args.positional()[0];

@@ -28,7 +28,7 @@ int cmd_image_info(int argc, char** argv) {
     options.insert(options.end() - 2, timing_options.begin(), timing_options.end());  // before --json and --help
     Args args(argc, argv, 2, options);
     if (args.has("--help")) {
-        std::printf("%s", usage("gemma4 image-info --image FILE [--image-tokens B] [-m MODEL [--time [--repeat N] [--backend ref|blas]]] [--json]",
+        std::printf("%s", usage("gemma4 image-info --image FILE [--image-tokens B] [-m MODEL [--time [--repeat N] [--backend ref|blas|opencl]]] [--json]",
                                 "Loads an image as the vision path does and prints its original size, the size it is resized to\n"
                                 "for the soft-token budget (aspect ratio kept, sides multiples of 48), the 16-pixel patch grid and\n"
                                 "the number of <|image|> soft tokens (one per 3x3 block of patches). Without -m the released vision\n"
@@ -42,7 +42,6 @@ int cmd_image_info(int argc, char** argv) {
     const TowerTiming tower_timing = parse_tower_timing(args, "a vision tower");
     const bool timing = tower_timing.enabled;
     const long long repeat = tower_timing.repeat;
-    const MatmulBackend backend = tower_timing.backend;
 
     // The vision config and default budget: the model's when given, else the released defaults.
     std::string model_dir;
@@ -92,13 +91,13 @@ int cmd_image_info(int argc, char** argv) {
         size_t rows = 0;
         for (long long r = 0; r < repeat; ++r) {
             t0 = std::chrono::steady_clock::now();
-            std::vector<float> soft = tower.encode(patched, nullptr, backend);
+            std::vector<float> soft = tower.encode(patched, nullptr, *tower_timing.backend);
             const double s = seconds_since(t0);
             if (r == 0 || s < best) best = s;
             rows = soft.size() / static_cast<size_t>(tower.text_hidden());
         }
         j["model"] = ck.dir;
-        j["backend"] = backend_name(backend);
+        j["backend"] = tower_timing.backend->name();
         j["vision_layers"] = vcfg.num_hidden_layers;
         j["vision_width"] = vcfg.hidden_size;
         j["encoded_soft_tokens"] = rows;

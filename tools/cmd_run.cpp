@@ -53,14 +53,14 @@ int cmd_run(int argc, char** argv) {
         {"--top-k", "", "K", "sample among the K most likely tokens (default: all)"},
         {"--top-p", "", "P", "nucleus sampling threshold (default 1)"},
         {"--seed", "", "N", "random seed for sampling (default 0)"},
-        {"--backend", "", "ref|blas", "matmul backend: the plain loops or OpenBLAS for T >= 32 (default blas)"},
         {"--ids", "", "", "also print the generated token ids"},
         {"--help", "-h", "", "show this help"},
     };
     options.insert(options.end(), more.begin(), more.end());
+    for (const Option& o : backend_options("blas")) options.push_back(o);
     Args args(argc, argv, 2, options);
     if (args.has("--help")) {
-        std::printf("%s", usage("gemma4 run [-m MODEL] (-p TEXT | --tokens IDS) [--image F] [--audio F] [--raw] [-n N] [--temp T] [--backend ref|blas]",
+        std::printf("%s", usage("gemma4 run [-m MODEL] (-p TEXT | --tokens IDS) [--image F] [--audio F] [--raw] [-n N] [--temp T] [--backend ref|blas|opencl]",
                                 "Generates text with the float32 reference, streaming each token as it is chosen, then\n"
                                 "prints prefill and decode speed and peak memory. -p is sent as a user turn of the Gemma 4\n"
                                 "chat format unless --raw; generation stops at the end of the model's turn or <eos>.\n"
@@ -77,14 +77,15 @@ int cmd_run(int argc, char** argv) {
     sampling.top_p = std::stof(args.get("--top-p", "1"));
     sampling.seed = static_cast<uint64_t>(args.get_int("--seed", 0));
     ForwardOptions forward;
-    forward.backend = parse_backend(args.get("--backend", "blas"));
+    const std::unique_ptr<Backend> backend = make_backend(args, "blas");
+    forward.backend = backend.get();
 
     Checkpoint ck = Checkpoint::open(args.get("--model", "tiny-e2b"));
     std::unique_ptr<Tokenizer> tok;
     if (std::filesystem::exists(std::filesystem::path(ck.dir) / "tokenizer.json")) tok = std::make_unique<Tokenizer>(Tokenizer::load(ck.dir));
     forward.image_mask = parse_image_mask(args.get("--image-mask", "transformers"));
     std::string prompt_text;
-    TextInput input = prompt_input(args, ck, tok.get(), forward.backend, nullptr, &prompt_text);
+    TextInput input = prompt_input(args, ck, tok.get(), *backend, nullptr, &prompt_text);
     const int64_t limit = ck.config.text.max_position_embeddings;
     if (int64_t(input.tokens.size()) + max_new > limit)
         throw Error("the prompt (" + std::to_string(input.tokens.size()) + " tokens) plus -n " + std::to_string(max_new) +
@@ -122,7 +123,7 @@ int cmd_run(int argc, char** argv) {
     std::fprintf(stderr,
                  "[%s, backend %s] prefill %d tokens in %.3f s (%.1f tok/s); decode %d tokens in %.3f s (%.1f tok/s)%s; "
                  "peak RSS %.2f GiB\n",
-                 ck.config.name.c_str(), backend_name(forward.backend), stats.prompt_tokens, stats.prefill_seconds,
+                 ck.config.name.c_str(), backend->name().c_str(), stats.prompt_tokens, stats.prefill_seconds,
                  stats.prompt_tokens / std::max(stats.prefill_seconds, 1e-9), stats.generated_tokens, stats.decode_seconds,
                  stats.generated_tokens > 1 ? (stats.generated_tokens - 1) / std::max(stats.decode_seconds, 1e-9) : 0.0,
                  stats.stopped_at_eos ? ", stopped at end of turn" : "", usage.ru_maxrss / (1024.0 * 1024.0));

@@ -33,7 +33,6 @@ int cmd_trace(int argc, char** argv) {
     const std::vector<Option> more = {
         {"--probes", "", "GLOB[,GLOB]", "probe names to record, e.g. 'text.*.attn_weights,text.logits' (default '*')"},
         {"--output", "-o", "FILE.npz", "where to write the trace"},
-        {"--backend", "", "ref|blas", "matmul backend (default ref)"},
         {"--help", "-h", "", "show this help"},
     };
     options.insert(options.end(), more.begin(), more.end());
@@ -49,7 +48,8 @@ int cmd_trace(int argc, char** argv) {
     if (!args.has("--output")) throw Error("-o FILE.npz is required");
     const std::string out_path = args.get("--output");
     ForwardOptions forward;
-    forward.backend = parse_backend(args.get("--backend", "ref"));
+    const std::unique_ptr<Backend> backend = make_backend(args, "ref");
+    forward.backend = backend.get();
     std::vector<std::string> globs = split_globs(args.get("--probes", "*"));
     if (globs.empty()) throw Error("--probes is empty");
 
@@ -59,7 +59,7 @@ int cmd_trace(int argc, char** argv) {
     TraceMeta meta;
     RecordingSink sink(globs);
     forward.image_mask = parse_image_mask(args.get("--image-mask", "transformers"));
-    TextInput input = prompt_input(args, ck, tok.get(), forward.backend, &sink, &meta.prompt);
+    TextInput input = prompt_input(args, ck, tok.get(), *backend, &sink, &meta.prompt);
     if (int64_t(input.tokens.size()) > ck.config.text.max_position_embeddings)
         throw Error("the prompt has " + std::to_string(input.tokens.size()) + " tokens, more than the model's context of " +
                     std::to_string(ck.config.text.max_position_embeddings));
@@ -74,7 +74,7 @@ int cmd_trace(int argc, char** argv) {
     meta.model = ck.config.name;
     meta.config_hash = sha256_file_hex((std::filesystem::path(ck.dir) / "config.json").string());
     meta.tokens.assign(input.tokens.begin(), input.tokens.end());
-    meta.backend = backend_name(forward.backend);
+    meta.backend = backend->name();
     meta.tool_version = kToolVersion;
     write_trace(out_path, sink.entries(), meta);
     size_t floats = 0;

@@ -24,7 +24,7 @@ std::vector<Option> media_options() {
     };
 }
 
-TextInput prompt_input(const Args& args, const Checkpoint& ck, const Tokenizer* tokenizer, MatmulBackend backend, ProbeSink* probes,
+TextInput prompt_input(const Args& args, const Checkpoint& ck, const Tokenizer* tokenizer, Backend& backend, ProbeSink* probes,
                        std::string* prompt_text) {
     const ModelConfig& cfg = ck.config;
     const std::vector<std::string> images = args.get_all("--image"), audios = args.get_all("--audio");

@@ -5,17 +5,42 @@
 #include <charconv>
 
 #include "chat.h"
+#if defined(GEMMA4_HAVE_OPENCL) && defined(GEMMA4_CL_BACKEND_READY)
+#include "cl_backend.h"
+#endif
 #include "error.h"
 
 namespace gemma4::cli {
 
-MatmulBackend parse_backend(const std::string& name) {
-    if (name == "ref") return MatmulBackend::Ref;
-    if (name == "blas") return MatmulBackend::Blas;
-    throw Error("--backend must be ref or blas, got '" + name + "'");
+std::vector<Option> backend_options(const std::string& default_name) {
+    return {
+        {"--backend", "", "NAME", "who runs the ops: ref (the plain loops), blas (OpenBLAS sgemm for T >= 32) or opencl (default " +
+                                      default_name + ")"},
+        {"--cl-device", "", "N", "with --backend opencl: the device index of `gemma4 info --cl` (default 0)"},
+        {"--strict-device", "", "", "with --backend opencl: an op without a kernel is an error instead of running on the host"},
+    };
 }
 
-const char* backend_name(MatmulBackend b) { return b == MatmulBackend::Blas ? "blas" : "ref"; }
+std::unique_ptr<Backend> make_backend(const Args& args, const std::string& default_name) {
+    const std::string name = args.get("--backend", default_name);
+    if (name != "opencl" && (args.has("--cl-device") || args.has("--strict-device")))
+        throw Error("--cl-device and --strict-device only apply with --backend opencl");
+    if (name == "ref") return std::make_unique<RefBackend>();
+    if (name == "blas") return std::make_unique<BlasBackend>();
+    if (name == "opencl") {
+#if defined(GEMMA4_HAVE_OPENCL) && defined(GEMMA4_CL_BACKEND_READY)
+        const long long device = args.get_int("--cl-device", 0);
+        if (device < 0 || device > 1000) throw Error("--cl-device must be a device index from `gemma4 info --cl`, got " + args.get("--cl-device"));
+        cl::ClBackendOptions options;
+        options.device = static_cast<int>(device);
+        options.strict = args.has("--strict-device");
+        return std::make_unique<cl::ClBackend>(options);
+#else
+        throw Error("--backend opencl: this gemma4 was built without OpenCL (configure with -DGEMMA4_OPENCL=ON)");
+#endif
+    }
+    throw Error("--backend must be ref, blas or opencl, got '" + name + "'");
+}
 
 std::vector<int32_t> parse_token_list(const std::string& text) {
     std::vector<int32_t> ids;
@@ -37,21 +62,23 @@ std::vector<int32_t> parse_token_list(const std::string& text) {
 }
 
 std::vector<Option> tower_timing_options() {
-    return {
+    std::vector<Option> options = {
         {"--time", "", "", "run the tower on the input and report its encode time (needs -m MODEL)"},
         {"--repeat", "", "N", "with --time: encode N times and report the fastest (default 1)"},
-        {"--backend", "", "NAME", "matmul backend for --time: ref (default) or blas"},
     };
+    for (Option& o : backend_options("ref")) options.push_back(std::move(o));
+    return options;
 }
 
 TowerTiming parse_tower_timing(const Args& args, const std::string& tower) {
     TowerTiming t;
     t.enabled = args.has("--time");
     if (t.enabled && !args.has("--model")) throw Error("--time needs -m MODEL (a checkpoint with " + tower + ")");
-    if (!t.enabled && (args.has("--repeat") || args.has("--backend"))) throw Error("--repeat and --backend only apply with --time");
+    if (!t.enabled && (args.has("--repeat") || args.has("--backend") || args.has("--cl-device") || args.has("--strict-device")))
+        throw Error("--repeat, --backend, --cl-device and --strict-device only apply with --time");
     t.repeat = args.get_int("--repeat", 1);
     if (t.repeat < 1 || t.repeat > 1000) throw Error("--repeat must be between 1 and 1000, got " + args.get("--repeat"));
-    t.backend = parse_backend(args.get("--backend", "ref"));
+    if (t.enabled) t.backend = make_backend(args, "ref");
     return t;
 }
 

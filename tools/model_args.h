@@ -3,10 +3,12 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "backend.h"
 #include "checkpoint.h"
 #include "cli.h"
 #include "ops.h"
@@ -15,9 +17,11 @@
 
 namespace gemma4::cli {
 
-// "ref" or "blas"; anything else is an error listing the choices.
-MatmulBackend parse_backend(const std::string& name);
-const char* backend_name(MatmulBackend b);
+// The backend options every model-running command takes: --backend ref|blas|opencl, --cl-device N,
+// --strict-device. `default_name` is the command's default backend.
+std::vector<Option> backend_options(const std::string& default_name);
+// The backend they name (errors list the choices; opencl without an OpenCL build or device says so).
+std::unique_ptr<Backend> make_backend(const Args& args, const std::string& default_name);
 
 // "2,45, 7" → {2, 45, 7}; errors name the offending entry.
 std::vector<int32_t> parse_token_list(const std::string& text);
@@ -32,11 +36,11 @@ std::vector<int32_t> prompt_ids(const Args& args, const std::string& model_dir, 
 // The options above, for each command's option table.
 std::vector<Option> prompt_options();
 
-// The tower-timing options of image-info / audio-info: --time, --repeat N, --backend ref|blas.
+// The tower-timing options of image-info / audio-info: --time, --repeat N, and the backend options.
 struct TowerTiming {
     bool enabled = false;
     long long repeat = 1;
-    MatmulBackend backend = MatmulBackend::Ref;
+    std::unique_ptr<Backend> backend;
 };
 std::vector<Option> tower_timing_options();
 // Validates them together (--time needs -m MODEL; --repeat and --backend need --time); `tower` names it in errors.
@@ -50,7 +54,7 @@ std::vector<Option> media_options();
 // tower, the prompt with one placeholder per item (images, then audio, then the text; in the chat format unless
 // --raw) and the placeholders widened to the soft-token runs (media_input.cpp).
 // The towers report their probes to `probes` (nullptr: nobody listens).
-TextInput prompt_input(const Args& args, const Checkpoint& ck, const Tokenizer* tokenizer, MatmulBackend backend, ProbeSink* probes,
+TextInput prompt_input(const Args& args, const Checkpoint& ck, const Tokenizer* tokenizer, Backend& backend, ProbeSink* probes,
                        std::string* prompt_text);
 
 }  // namespace gemma4::cli

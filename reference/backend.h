@@ -1,0 +1,136 @@
+// backend.h — who runs the ops. The forward passes (text_model, attention, moe, ple, vision, audio_tower) call the ops
+// of ops.h through a Backend and never know which one it is:
+//   RefBackend   the plain loops of ops.cpp: the definition every other backend is checked against;
+//   BlasBackend  the same, with OpenBLAS sgemm for matmuls of T >= kBlasMinTokens (the CPU fast path);
+//   ClBackend    kernels/cl_backend.h: the OpenCL kernels, weights resident on the device.
+// Every op takes host pointers with the shapes of ops.h; a backend may keep what it likes on its device (ClBackend
+// keeps weights there, uploaded once) but the activations named in the model code are host buffers, so a probe reads
+// them directly and nothing is downloaded for a listener that is not there.
+#pragma once
+
+#include <string>
+
+#include "ops.h"
+
+namespace gemma4 {
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+    virtual std::string name() const = 0;  // "ref", "blas", "opencl"
+
+    // out[T, W.rows] = x[T, W.cols] · Wᵀ for a stored weight (stable address: a backend may cache it by pointer).
+    virtual void matmul(float* out, const float* x, const WeightView& W, int T) = 0;
+    // out[M, N] = a[M, K] · b[N, K]ᵀ for two activations (vision attention's q·kᵀ and p·v).
+    virtual void matmul_nt(float* out, const float* a, const float* b, int M, int N, int K) = 0;
+
+    virtual void rms_norm(float* out, const float* x, const float* w, int64_t rows, int n, float eps) = 0;
+    virtual void rope(float* x, int T, int heads, int Dh, const int64_t* positions, const float* inv_freq) = 0;
+    virtual void softmax_rows(float* x, int64_t rows, int n) = 0;
+    virtual void soft_cap(float* x, int64_t n, float cap) = 0;
+    virtual void gelu(float* x, int64_t n) = 0;
+    virtual void gelu_mul(float* out, const float* gate, const float* up, int64_t n) = 0;
+    virtual void gelu_mul_halves(float* out, const float* gate_up, int64_t rows, int I) = 0;
+    virtual void silu(float* x, int64_t n) = 0;
+    virtual void clamp(float* out, const float* x, int64_t n, float lo, float hi) = 0;
+    virtual void glu(float* out, const float* in, int64_t rows, int n) = 0;
+    virtual void causal_dwconv(float* out, const float* x, const float* w, int T, int C, int K) = 0;
+    virtual void add(float* out, const float* a, const float* b, int64_t n) = 0;
+    virtual void add_scaled(float* out, const float* a, const float* b, float s, int64_t n) = 0;
+    virtual void add_rows(float* x, int64_t rows, int n, const float* bias) = 0;
+    virtual void scale(float* x, int64_t n, float s) = 0;
+    virtual void mul_cols(float* x, int64_t rows, int n, const float* w, float s) = 0;
+    virtual void standardize(float* x, int64_t rows, int n, const float* bias, const float* scale) = 0;
+
+    virtual void embed_rows(float* out, const WeightView& table, const int32_t* ids, int T, float scale) = 0;
+    virtual void gather_rows(float* out, const float* x, const int32_t* rows, int n, int D) = 0;
+    virtual void scatter_add_rows(float* out, const float* y, const int32_t* rows, const float* weights, int n, int D) = 0;
+    virtual void moe_route(const float* probs, int T, int E, int K, const float* per_expert_scale, int32_t* ids, float* weights) = 0;
+    virtual void ple_mix(float* out, const float* context, const float* token, int64_t n) = 0;
+    virtual void ple_gate(float* out, const float* gate, const float* inputs, int T, int L, int P, int l) = 0;
+
+    virtual void attention(float* out, float* weights, const float* q, const float* k, const float* v, const int64_t* q_pos,
+                           const int64_t* k_pos, const int32_t* q_block, const int32_t* k_block, ImageMask rule,
+                           const AttentionShape& s) = 0;
+    virtual void rope_2d(float* x, int N, int H, int Dh, const int32_t* pos_x, const int32_t* pos_y, const float* inv_freq) = 0;
+    virtual void vision_pool(float* out, const float* x, int N, int Dv, const int32_t* pos_x, const int32_t* pos_y, int cols, int k,
+                             int G) = 0;
+    virtual void conv2d_subsample(float* out, const float* x, const uint8_t* row_valid, int T, int F, int Cin, int Cout,
+                                  const float* w, const float* norm_w, float eps) = 0;
+    virtual void audio_attention(float* out, float* weights, const float* q, const float* k, const float* v, const float* rel_k,
+                                 const uint8_t* key_valid, const AudioAttentionShape& s) = 0;
+};
+
+// The definition: every op is the ops.cpp function of the same name.
+class RefBackend : public Backend {
+public:
+    std::string name() const override { return "ref"; }
+    void matmul(float* out, const float* x, const WeightView& W, int T) override { matmul_ref(out, x, W, T); }
+    void matmul_nt(float* out, const float* a, const float* b, int M, int N, int K) override;
+    void rms_norm(float* out, const float* x, const float* w, int64_t rows, int n, float eps) override {
+        gemma4::rms_norm(out, x, w, rows, n, eps);
+    }
+    void rope(float* x, int T, int heads, int Dh, const int64_t* positions, const float* inv_freq) override {
+        rope_rotate_half(x, T, heads, Dh, positions, inv_freq);
+    }
+    void softmax_rows(float* x, int64_t rows, int n) override;
+    void soft_cap(float* x, int64_t n, float cap) override { gemma4::soft_cap(x, n, cap); }
+    void gelu(float* x, int64_t n) override { gelu_tanh(x, n); }
+    void gelu_mul(float* out, const float* gate, const float* up, int64_t n) override { gemma4::gelu_mul(out, gate, up, n); }
+    void gelu_mul_halves(float* out, const float* gate_up, int64_t rows, int I) override { gemma4::gelu_mul_halves(out, gate_up, rows, I); }
+    void silu(float* x, int64_t n) override { gemma4::silu(x, n); }
+    void clamp(float* out, const float* x, int64_t n, float lo, float hi) override { gemma4::clamp(out, x, n, lo, hi); }
+    void glu(float* out, const float* in, int64_t rows, int n) override { gemma4::glu(out, in, rows, n); }
+    void causal_dwconv(float* out, const float* x, const float* w, int T, int C, int K) override { gemma4::causal_dwconv(out, x, w, T, C, K); }
+    void add(float* out, const float* a, const float* b, int64_t n) override { gemma4::add(out, a, b, n); }
+    void add_scaled(float* out, const float* a, const float* b, float s, int64_t n) override { gemma4::add_scaled(out, a, b, s, n); }
+    void add_rows(float* x, int64_t rows, int n, const float* bias) override { gemma4::add_rows(x, rows, n, bias); }
+    void scale(float* x, int64_t n, float s) override { gemma4::scale(x, n, s); }
+    void mul_cols(float* x, int64_t rows, int n, const float* w, float s) override { gemma4::mul_cols(x, rows, n, w, s); }
+    void standardize(float* x, int64_t rows, int n, const float* bias, const float* sc) override { gemma4::standardize(x, rows, n, bias, sc); }
+    void embed_rows(float* out, const WeightView& table, const int32_t* ids, int T, float s) override { gemma4::embed_rows(out, table, ids, T, s); }
+    void gather_rows(float* out, const float* x, const int32_t* rows, int n, int D) override { gemma4::gather_rows(out, x, rows, n, D); }
+    void scatter_add_rows(float* out, const float* y, const int32_t* rows, const float* w, int n, int D) override {
+        gemma4::scatter_add_rows(out, y, rows, w, n, D);
+    }
+    void moe_route(const float* probs, int T, int E, int K, const float* pes, int32_t* ids, float* weights) override {
+        gemma4::moe_route(probs, T, E, K, pes, ids, weights);
+    }
+    void ple_mix(float* out, const float* context, const float* token, int64_t n) override { gemma4::ple_mix(out, context, token, n); }
+    void ple_gate(float* out, const float* gate, const float* inputs, int T, int L, int P, int l) override {
+        gemma4::ple_gate(out, gate, inputs, T, L, P, l);
+    }
+    void attention(float* out, float* weights, const float* q, const float* k, const float* v, const int64_t* q_pos, const int64_t* k_pos,
+                   const int32_t* q_block, const int32_t* k_block, ImageMask rule, const AttentionShape& s) override {
+        gemma4::attention(out, weights, q, k, v, q_pos, k_pos, q_block, k_block, rule, s);
+    }
+    void rope_2d(float* x, int N, int H, int Dh, const int32_t* pos_x, const int32_t* pos_y, const float* inv_freq) override {
+        gemma4::rope_2d(x, N, H, Dh, pos_x, pos_y, inv_freq);
+    }
+    void vision_pool(float* out, const float* x, int N, int Dv, const int32_t* pos_x, const int32_t* pos_y, int cols, int k, int G) override {
+        gemma4::vision_pool(out, x, N, Dv, pos_x, pos_y, cols, k, G);
+    }
+    void conv2d_subsample(float* out, const float* x, const uint8_t* row_valid, int T, int F, int Cin, int Cout, const float* w,
+                          const float* norm_w, float eps) override {
+        gemma4::conv2d_subsample(out, x, row_valid, T, F, Cin, Cout, w, norm_w, eps);
+    }
+    void audio_attention(float* out, float* weights, const float* q, const float* k, const float* v, const float* rel_k,
+                         const uint8_t* key_valid, const AudioAttentionShape& s) override {
+        gemma4::audio_attention(out, weights, q, k, v, rel_k, key_valid, s);
+    }
+};
+
+// RefBackend with OpenBLAS sgemm for the matmuls of T >= kBlasMinTokens (weights) and M >= kBlasMinTokens
+// (activations); everything else is the reference loop.
+class BlasBackend : public RefBackend {
+public:
+    std::string name() const override { return "blas"; }
+    void matmul(float* out, const float* x, const WeightView& W, int T) override;
+    void matmul_nt(float* out, const float* a, const float* b, int M, int N, int K) override;
+};
+
+// The process-wide Ref and Blas backends (stateless).
+Backend& ref_backend();
+Backend& blas_backend();
+
+}  // namespace gemma4
