@@ -6,58 +6,45 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "cl_launch.h"
 #include "error.h"
 
 namespace gemma4::cl {
 
+using namespace launch;
+
 namespace {
 
-// A __local argument of `bytes` bytes (clSetKernelArg with a size and no value).
-struct LocalBytes {
-    size_t bytes;
-};
-
-void set_arg(cl_kernel k, cl_uint index, const Buffer& b) {
-    const cl_mem mem = b.mem();
-    CL_CHECK(clSetKernelArg(k, index, sizeof mem, &mem));
-}
-void set_arg(cl_kernel k, cl_uint index, cl_int v) { CL_CHECK(clSetKernelArg(k, index, sizeof v, &v)); }
-void set_arg(cl_kernel k, cl_uint index, cl_long v) { CL_CHECK(clSetKernelArg(k, index, sizeof v, &v)); }
-void set_arg(cl_kernel k, cl_uint index, cl_float v) { CL_CHECK(clSetKernelArg(k, index, sizeof v, &v)); }
-void set_arg(cl_kernel k, cl_uint index, LocalBytes v) { CL_CHECK(clSetKernelArg(k, index, v.bytes, nullptr)); }
-
-// Sets every argument in order: set_args(k, out, x, n) is arguments 0, 1, 2.
-template <typename... Args>
-void set_args(cl_kernel k, const Args&... args) {
-    cl_uint index = 0;
-    (set_arg(k, index++, args), ...);
+// The matmul.cl kernel for a weight dtype; `who` names the caller in the error.
+const char* matmul_kernel_name(DType dtype, const char* who) {
+    switch (dtype) {
+        case DType::F32: return "matmul_f32";
+        case DType::BF16: return "matmul_bf16";
+        case DType::F16: return "matmul_f16";
+        default: break;
+    }
+    throw Error(std::string(who) + ": weight dtype " + dtype_name(dtype) + " is not supported (expected F32, BF16 or F16)");
 }
 
-void run(ClContext& cl, cl_kernel k, cl_uint dims, const size_t* global, const size_t* local) {
-    CL_CHECK(clEnqueueNDRangeKernel(cl.queue(), k, dims, nullptr, global, local, 0, nullptr, nullptr));
+// Rows per weight buffer: all of them when the weight fits one allocation, else as many whole rows as fit.
+int64_t matmul_block_rows(const ClContext& cl, int64_t out_dim, size_t row_bytes, const char* who) {
+    const int64_t block = std::min<int64_t>(out_dim, static_cast<int64_t>(cl.max_alloc_bytes() / std::max<size_t>(row_bytes, 1)));
+    if (block < 1)
+        throw Error(std::string(who) + ": one weight row of " + std::to_string(row_bytes) + " bytes exceeds CL_DEVICE_MAX_MEM_ALLOC_SIZE of " +
+                    std::to_string(cl.max_alloc_bytes()) + " bytes");
+    return block;
 }
 
-size_t bytes_of(int64_t n) { return static_cast<size_t>(n) * sizeof(float); }
-
-// The group size of row reductions: 64 lanes (enough to cover a 256-wide row in four strides) or the device's
-// maximum if lower, rounded down to a power of two for the tree reduction.
-size_t reduction_group(const ClContext& cl) {
-    size_t group = std::min<size_t>(64, std::max<size_t>(1, cl.info().max_work_group));
-    size_t pow2 = 1;
-    while (pow2 * 2 <= group) pow2 *= 2;
-    return pow2;
-}
-
-void check_int_range(int64_t v, const char* what) {
-    if (v < 0 || v > 0x7fffffff) throw Error(std::string("OpenCL op: ") + what + " = " + std::to_string(v) + " does not fit the kernels' int");
-}
-
-// One element-wise launch over n items (the kernels check i < n).
-void run_1d(ClContext& cl, cl_kernel k, int64_t n) {
-    const size_t global = static_cast<size_t>(n);
-    run(cl, k, 1, &global, nullptr);
+// out[T, out_dim] columns row0 … row0 + rows − 1 = x[T, in] · w_blockᵀ (enqueued, not waited for).
+void enqueue_matmul_block(ClContext& cl, const char* kernel_name, const Buffer& out, const Buffer& x, const Buffer& w_block, int T,
+                          int64_t in, int64_t out_dim, int64_t row0, int64_t rows) {
+    cl_kernel k = cl.kernel("matmul", kernel_name);
+    set_args(k, out, x, w_block, cl_int(T), cl_int(in), cl_int(out_dim), cl_int(row0), cl_int(rows));
+    const size_t global[2] = {static_cast<size_t>(rows), static_cast<size_t>(T)};
+    run(cl, k, 2, global, nullptr);
 }
 
 }  // namespace
@@ -67,51 +54,83 @@ void cl_matmul(ClContext& cl, float* out, const float* x, const WeightView& W, i
     if (T <= 0 || out_dim == 0) return;
     check_int_range(in, "in");
     check_int_range(out_dim, "out_dim");
-    const char* kernel_name = nullptr;
-    switch (W.dtype) {
-        case DType::F32: kernel_name = "matmul_f32"; break;
-        case DType::BF16: kernel_name = "matmul_bf16"; break;
-        case DType::F16: kernel_name = "matmul_f16"; break;
-        default:
-            throw Error(std::string("cl_matmul: weight dtype ") + dtype_name(W.dtype) + " is not supported (expected F32, BF16 or F16)");
-    }
-    const size_t elem = dtype_size(W.dtype);
-    const size_t row_bytes = static_cast<size_t>(in) * elem;
-    // Rows per weight buffer: all of them when the weight fits one allocation, else as many as fit.
-    const int64_t block = std::min<int64_t>(out_dim, static_cast<int64_t>(cl.max_alloc_bytes() / std::max<size_t>(row_bytes, 1)));
-    if (block < 1)
-        throw Error("cl_matmul: one weight row of " + std::to_string(row_bytes) + " bytes exceeds CL_DEVICE_MAX_MEM_ALLOC_SIZE of " +
-                    std::to_string(cl.max_alloc_bytes()) + " bytes");
+    const char* kernel_name = matmul_kernel_name(W.dtype, "cl_matmul");
+    const size_t row_bytes = static_cast<size_t>(in) * dtype_size(W.dtype);
+    const int64_t block = matmul_block_rows(cl, out_dim, row_bytes, "cl_matmul");
     const Buffer x_buf = cl.upload(x, bytes_of(int64_t(T) * in), "matmul input x[T, in]");
     const Buffer out_buf = cl.alloc(bytes_of(int64_t(T) * out_dim), "matmul output [T, out]");
-    cl_kernel k = cl.kernel("matmul", kernel_name);
     for (int64_t row0 = 0; row0 < out_dim; row0 += block) {
         const int64_t rows = std::min(block, out_dim - row0);
         const Buffer w_buf = cl.upload(W.data + row0 * static_cast<int64_t>(row_bytes), static_cast<size_t>(rows) * row_bytes,
                                        "matmul weight block");
-        set_args(k, out_buf, x_buf, w_buf, cl_int(T), cl_int(in), cl_int(out_dim), cl_int(row0), cl_int(rows));
-        const size_t global[2] = {static_cast<size_t>(rows), static_cast<size_t>(T)};
-        run(cl, k, 2, global, nullptr);
+        enqueue_matmul_block(cl, kernel_name, out_buf, x_buf, w_buf, T, in, out_dim, row0, rows);
         cl.finish();  // w_buf is released at the end of this iteration
     }
     cl.download(out_buf, out, bytes_of(int64_t(T) * out_dim));
 }
 
-ClMatmulResident::ClMatmulResident(ClContext& cl, const WeightView& W, int T)
-    : cl_(cl), T_(T), in_(W.cols), out_dim_(W.rows) {
-    if (T <= 0 || in_ <= 0 || out_dim_ <= 0) throw Error("ClMatmulResident: empty shape");
-    check_int_range(in_, "in");
-    check_int_range(out_dim_, "out_dim");
-    switch (W.dtype) {
-        case DType::F32: kernel_name_ = "matmul_f32"; break;
-        case DType::BF16: kernel_name_ = "matmul_bf16"; break;
-        case DType::F16: kernel_name_ = "matmul_f16"; break;
-        default:
-            throw Error(std::string("ClMatmulResident: weight dtype ") + dtype_name(W.dtype) + " is not supported (expected F32, BF16 or F16)");
+void cl_matmul_nt(ClContext& cl, float* out, const float* a, const float* b, int M, int N, int K) {
+    if (M < 0 || N < 0 || K < 0)
+        throw Error("cl_matmul_nt: negative shape M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K));
+    if (M == 0 || N == 0) return;
+    if (K == 0) {  // an empty sum
+        std::fill(out, out + int64_t(M) * N, 0.0f);
+        return;
     }
-    w_ = cl.upload(W.data, static_cast<size_t>(out_dim_ * in_) * dtype_size(W.dtype), "resident matmul weight");
-    x_ = cl.alloc(bytes_of(int64_t(T) * in_), "resident matmul input x[T, in]");
-    out_ = cl.alloc(bytes_of(int64_t(T) * out_dim_), "resident matmul output [T, out]");
+    const WeightView b_as_weight{reinterpret_cast<const std::byte*>(b), DType::F32, N, K};
+    cl_matmul(cl, out, a, b_as_weight, M);
+}
+
+ClWeight::ClWeight(ClContext& cl, const WeightView& W) : rows_(W.rows), cols_(W.cols), dtype_(W.dtype) {
+    if (W.rows <= 0 || W.cols <= 0 || !W.data)
+        throw Error("ClWeight: empty weight (" + std::to_string(W.rows) + " × " + std::to_string(W.cols) + ")");
+    check_int_range(cols_, "in");
+    check_int_range(rows_, "out_dim");
+    kernel_name_ = matmul_kernel_name(dtype_, "ClWeight");
+    const size_t row_bytes = static_cast<size_t>(cols_) * dtype_size(dtype_);
+    const int64_t block = matmul_block_rows(cl, rows_, row_bytes, "ClWeight");
+    blocks_.reserve(static_cast<size_t>((rows_ + block - 1) / block));
+    for (int64_t row0 = 0; row0 < rows_; row0 += block) {
+        const int64_t rows = std::min(block, rows_ - row0);
+        Block b;
+        b.buffer = cl.upload(W.data + row0 * static_cast<int64_t>(row_bytes), static_cast<size_t>(rows) * row_bytes,
+                             "resident weight block [" + std::to_string(rows) + ", " + std::to_string(cols_) + "]");
+        b.row0 = row0;
+        b.rows = rows;
+        blocks_.push_back(std::move(b));
+    }
+}
+
+size_t ClWeight::bytes() const {
+    size_t total = 0;
+    for (const Block& b : blocks_) total += b.buffer.bytes();
+    return total;
+}
+
+void cl_matmul_enqueue(ClContext& cl, const Buffer& out_buf, const Buffer& x_buf, const ClWeight& W, int T) {
+    if (T <= 0) return;
+    if (x_buf.bytes() < bytes_of(int64_t(T) * W.cols()))
+        throw Error("cl_matmul: input buffer of " + std::to_string(x_buf.bytes()) + " bytes is smaller than x[" + std::to_string(T) + ", " +
+                    std::to_string(W.cols()) + "]");
+    if (out_buf.bytes() < bytes_of(int64_t(T) * W.rows()))
+        throw Error("cl_matmul: output buffer of " + std::to_string(out_buf.bytes()) + " bytes is smaller than out[" + std::to_string(T) +
+                    ", " + std::to_string(W.rows()) + "]");
+    for (const ClWeight::Block& b : W.blocks())
+        enqueue_matmul_block(cl, W.kernel_name(), out_buf, x_buf, b.buffer, T, W.cols(), W.rows(), b.row0, b.rows);
+}
+
+void cl_matmul(ClContext& cl, float* out, const float* x, const ClWeight& W, int T) {
+    if (T <= 0) return;
+    const Buffer x_buf = cl.upload(x, bytes_of(int64_t(T) * W.cols()), "matmul input x[T, in]");
+    const Buffer out_buf = cl.alloc(bytes_of(int64_t(T) * W.rows()), "matmul output [T, out]");
+    cl_matmul_enqueue(cl, out_buf, x_buf, W, T);
+    cl.download(out_buf, out, out_buf.bytes());
+}
+
+ClMatmulResident::ClMatmulResident(ClContext& cl, const WeightView& W, int T) : cl_(cl), w_(cl, W), T_(T) {
+    if (T <= 0) throw Error("ClMatmulResident: T = " + std::to_string(T) + " tokens (expected at least 1)");
+    x_ = cl.alloc(bytes_of(int64_t(T) * w_.cols()), "resident matmul input x[T, in]");
+    out_ = cl.alloc(bytes_of(int64_t(T) * w_.rows()), "resident matmul output [T, out]");
 }
 
 void ClMatmulResident::set_input(const float* x) {
@@ -119,10 +138,7 @@ void ClMatmulResident::set_input(const float* x) {
 }
 
 void ClMatmulResident::run(float* out) {
-    cl_kernel k = cl_.kernel("matmul", kernel_name_);
-    set_args(k, out_, x_, w_, cl_int(T_), cl_int(in_), cl_int(out_dim_), cl_int(0), cl_int(out_dim_));
-    const size_t global[2] = {static_cast<size_t>(out_dim_), static_cast<size_t>(T_)};
-    gemma4::cl::run(cl_, k, 2, global, nullptr);
+    cl_matmul_enqueue(cl_, out_, x_, w_, T_);
     cl_.download(out_, out, out_.bytes());
 }
 
@@ -220,32 +236,208 @@ void cl_scale(ClContext& cl, float* x, int64_t n, float s) {
     cl.download(x_buf, x, bytes_of(n));
 }
 
-void cl_attention(ClContext& cl, const float* q, const float* k, const float* v, const int64_t* q_pos, const int64_t* k_pos,
-                  int T, int S, int H, int Hkv, int Dh, int window, float* out, float* weights) {
+namespace {
+
+// A 2-D launch over (cols, rows), the row kernels' layout.
+void run_rows(ClContext& cl, cl_kernel k, int64_t cols, int64_t rows) {
+    const size_t global[2] = {static_cast<size_t>(cols), static_cast<size_t>(rows)};
+    run(cl, k, 2, global, nullptr);
+}
+
+// The lowest and highest of n row indices; a negative one throws naming the op and the position.
+std::pair<int32_t, int32_t> row_range(const int32_t* rows, int n, const char* who) {
+    int32_t lo = rows[0], hi = rows[0];
+    for (int i = 0; i < n; ++i) {
+        if (rows[i] < 0) throw Error(std::string(who) + ": row " + std::to_string(rows[i]) + " at index " + std::to_string(i) + " is negative");
+        lo = std::min(lo, rows[i]);
+        hi = std::max(hi, rows[i]);
+    }
+    return {lo, hi};
+}
+
+}  // namespace
+
+void cl_gelu_mul_halves(ClContext& cl, float* out, const float* gate_up, int64_t rows, int I) {
+    if (rows <= 0 || I <= 0) return;
+    check_int_range(rows, "rows");
+    const Buffer in_buf = cl.upload(gate_up, bytes_of(rows * 2 * I), "gelu_mul_halves gate_up[rows, 2I]");
+    const Buffer out_buf = cl.alloc(bytes_of(rows * I), "gelu_mul_halves out[rows, I]");
+    cl_kernel k = cl.kernel("elementwise", "gelu_mul_halves");
+    set_args(k, out_buf, in_buf, cl_int(rows), cl_int(I));
+    run_rows(cl, k, I, rows);
+    cl.download(out_buf, out, bytes_of(rows * I));
+}
+
+void cl_silu(ClContext& cl, float* x, int64_t n) {
+    if (n <= 0) return;
+    const Buffer x_buf = cl.upload(x, bytes_of(n), "silu x");
+    cl_kernel k = cl.kernel("elementwise", "silu");
+    set_args(k, x_buf, cl_long(n));
+    run_1d(cl, k, n);
+    cl.download(x_buf, x, bytes_of(n));
+}
+
+void cl_clamp(ClContext& cl, float* out, const float* x, int64_t n, float lo, float hi) {
+    if (n <= 0) return;
+    const Buffer x_buf = cl.upload(x, bytes_of(n), "clamp x");
+    cl_kernel k = cl.kernel("elementwise", "clamp_range");
+    set_args(k, x_buf, x_buf, cl_long(n), cl_float(lo), cl_float(hi));
+    run_1d(cl, k, n);
+    cl.download(x_buf, out, bytes_of(n));
+}
+
+void cl_glu(ClContext& cl, float* out, const float* in, int64_t rows, int n) {
+    if (rows <= 0 || n <= 0) return;
+    check_int_range(rows, "rows");
+    const Buffer in_buf = cl.upload(in, bytes_of(rows * 2 * n), "glu in[rows, 2n]");
+    const Buffer out_buf = cl.alloc(bytes_of(rows * n), "glu out[rows, n]");
+    cl_kernel k = cl.kernel("elementwise", "glu");
+    set_args(k, out_buf, in_buf, cl_int(rows), cl_int(n));
+    run_rows(cl, k, n, rows);
+    cl.download(out_buf, out, bytes_of(rows * n));
+}
+
+void cl_mul_cols(ClContext& cl, float* x, int64_t rows, int n, const float* w, float s) {
+    if (rows <= 0 || n <= 0) return;
+    check_int_range(rows, "rows");
+    const Buffer x_buf = cl.upload(x, bytes_of(rows * n), "mul_cols x[rows, n]");
+    const Buffer w_buf = cl.upload(w, bytes_of(n), "mul_cols w[n]");
+    cl_kernel k = cl.kernel("elementwise", "mul_cols");
+    set_args(k, x_buf, w_buf, cl_int(rows), cl_int(n), cl_float(s));
+    run_rows(cl, k, n, rows);
+    cl.download(x_buf, x, bytes_of(rows * n));
+}
+
+void cl_add_scaled(ClContext& cl, float* out, const float* a, const float* b, float s, int64_t n) {
+    if (n <= 0) return;
+    const Buffer a_buf = cl.upload(a, bytes_of(n), "add_scaled a");
+    const Buffer b_buf = cl.upload(b, bytes_of(n), "add_scaled b");
+    cl_kernel k = cl.kernel("elementwise", "add_scaled");
+    set_args(k, a_buf, a_buf, b_buf, cl_float(s), cl_long(n));
+    run_1d(cl, k, n);
+    cl.download(a_buf, out, bytes_of(n));
+}
+
+void cl_add_rows(ClContext& cl, float* x, int64_t rows, int n, const float* bias) {
+    if (rows <= 0 || n <= 0) return;
+    check_int_range(rows, "rows");
+    const Buffer x_buf = cl.upload(x, bytes_of(rows * n), "add_rows x[rows, n]");
+    const Buffer bias_buf = cl.upload(bias, bytes_of(n), "add_rows bias[n]");
+    cl_kernel k = cl.kernel("elementwise", "add_rows");
+    set_args(k, x_buf, bias_buf, cl_int(rows), cl_int(n));
+    run_rows(cl, k, n, rows);
+    cl.download(x_buf, x, bytes_of(rows * n));
+}
+
+void cl_standardize(ClContext& cl, float* x, int64_t rows, int n, const float* bias, const float* scale) {
+    if (rows <= 0 || n <= 0) return;
+    check_int_range(rows, "rows");
+    const Buffer x_buf = cl.upload(x, bytes_of(rows * n), "standardize x[rows, n]");
+    const Buffer bias_buf = cl.upload(bias, bytes_of(n), "standardize bias[n]");
+    const Buffer scale_buf = cl.upload(scale, bytes_of(n), "standardize scale[n]");
+    cl_kernel k = cl.kernel("elementwise", "standardize");
+    set_args(k, x_buf, bias_buf, scale_buf, cl_int(rows), cl_int(n));
+    run_rows(cl, k, n, rows);
+    cl.download(x_buf, x, bytes_of(rows * n));
+}
+
+void cl_gather_rows(ClContext& cl, float* out, const float* x, const int32_t* rows, int n, int D) {
+    if (n <= 0 || D <= 0) return;
+    const auto [lo, hi] = row_range(rows, n, "cl_gather_rows");
+    const int64_t span = int64_t(hi) - lo + 1;
+    const Buffer x_buf = cl.upload(x + int64_t(lo) * D, bytes_of(span * D), "gather_rows x rows [min, max]");
+    const Buffer rows_buf = cl.upload(rows, sizeof(int32_t) * static_cast<size_t>(n), "gather_rows rows[n]");
+    const Buffer out_buf = cl.alloc(bytes_of(int64_t(n) * D), "gather_rows out[n, D]");
+    cl_kernel k = cl.kernel("moe", "gather_rows");
+    set_args(k, out_buf, x_buf, rows_buf, cl_int(n), cl_int(D), cl_int(lo));
+    run_rows(cl, k, D, n);
+    cl.download(out_buf, out, bytes_of(int64_t(n) * D));
+}
+
+void cl_scatter_add_rows(ClContext& cl, float* out, const float* y, const int32_t* rows, const float* weights, int n, int D) {
+    if (n <= 0 || D <= 0) return;
+    const auto [lo, hi] = row_range(rows, n, "cl_scatter_add_rows");
+    const int64_t span = int64_t(hi) - lo + 1;
+    float* out_rows = out + int64_t(lo) * D;
+    const Buffer out_buf = cl.upload(out_rows, bytes_of(span * D), "scatter_add_rows out rows [min, max]");
+    const Buffer y_buf = cl.upload(y, bytes_of(int64_t(n) * D), "scatter_add_rows y[n, D]");
+    const Buffer rows_buf = cl.upload(rows, sizeof(int32_t) * static_cast<size_t>(n), "scatter_add_rows rows[n]");
+    const Buffer w_buf = cl.upload(weights, bytes_of(n), "scatter_add_rows weights[n]");
+    cl_kernel k = cl.kernel("moe", "scatter_add_rows");
+    set_args(k, out_buf, y_buf, rows_buf, w_buf, cl_int(n), cl_int(D), cl_int(lo));
+    run_1d(cl, k, D);
+    cl.download(out_buf, out_rows, bytes_of(span * D));
+}
+
+namespace {
+
+// The IMAGE_MASK_* numbers of attention.cl.
+cl_int image_mask_code(ImageMask rule) {
+    switch (rule) {
+        case ImageMask::transformers: return 0;
+        case ImageMask::transformers_0246b4f: return 1;
+        case ImageMask::transformers_c308a309: return 2;
+        case ImageMask::jax: return 3;
+        case ImageMask::causal: return 4;
+    }
+    throw Error("cl_attention: unknown ImageMask value " + std::to_string(static_cast<int>(rule)));
+}
+
+// The most scores scratch one attention launch uses; longer prompts run their queries in chunks.
+constexpr uint64_t kAttentionScratchBytes = uint64_t(64) << 20;
+
+}  // namespace
+
+void cl_attention(ClContext& cl, float* out, float* weights, const float* q, const float* k, const float* v, const int64_t* q_pos,
+                  const int64_t* k_pos, const int32_t* q_block, const int32_t* k_block, ImageMask rule, const AttentionShape& sh) {
+    const int T = sh.T, S = sh.S, H = sh.H, Hkv = sh.Hkv, Dh = sh.Dh, window = sh.window;
     if (T <= 0 || H <= 0 || Dh <= 0) return;
     if (Hkv <= 0 || H % Hkv != 0)
         throw Error("cl_attention: " + std::to_string(H) + " query heads do not divide into " + std::to_string(Hkv) + " KV heads");
     if (window < 0) throw Error("cl_attention: window " + std::to_string(window) + " is negative (0 = full attention)");
+    if ((q_block == nullptr) != (k_block == nullptr))
+        throw Error("cl_attention: q_block and k_block must both be given or both be nullptr");
+    const cl_int rule_code = image_mask_code(rule);
     const int64_t out_count = int64_t(T) * H * Dh;
     if (S <= 0) {  // no keys: every query is fully masked
         std::fill(out, out + out_count, 0.0f);
         return;
     }
-    const int64_t kv_count = int64_t(S) * Hkv * Dh, score_count = int64_t(H) * T * S;
+    // Queries per launch: as many as keep the scratch [H, Tc, S] within the cap and one allocation.
+    const uint64_t row_bytes = uint64_t(H) * uint64_t(S) * sizeof(float);
+    const uint64_t cap = std::min<uint64_t>(kAttentionScratchBytes, cl.max_alloc_bytes());
+    if (row_bytes > cap)
+        throw Error("cl_attention: the scores of one query (H=" + std::to_string(H) + " × S=" + std::to_string(S) + " floats, " +
+                    std::to_string(row_bytes) + " bytes) exceed the scratch limit of " + std::to_string(cap) + " bytes");
+    const int Tc = static_cast<int>(std::min<uint64_t>(uint64_t(T), cap / row_bytes));
+
+    const int64_t kv_count = int64_t(S) * Hkv * Dh;
     const Buffer q_buf = cl.upload(q, bytes_of(out_count), "attention q[T, H, Dh]");
     const Buffer k_buf = cl.upload(k, bytes_of(kv_count), "attention k[S, Hkv, Dh]");
     const Buffer v_buf = cl.upload(v, bytes_of(kv_count), "attention v[S, Hkv, Dh]");
     const Buffer qpos_buf = cl.upload(q_pos, sizeof(int64_t) * static_cast<size_t>(T), "attention q_pos[T]");
     const Buffer kpos_buf = cl.upload(k_pos, sizeof(int64_t) * static_cast<size_t>(S), "attention k_pos[S]");
+    Buffer qblock_buf, kblock_buf;  // null cl_mem when there are no image blocks: the kernel sees NULL pointers
+    if (q_block) {
+        qblock_buf = cl.upload(q_block, sizeof(int32_t) * static_cast<size_t>(T), "attention q_block[T]");
+        kblock_buf = cl.upload(k_block, sizeof(int32_t) * static_cast<size_t>(S), "attention k_block[S]");
+    }
     const Buffer out_buf = cl.alloc(bytes_of(out_count), "attention out[T, H·Dh]");
-    const Buffer score_buf = cl.alloc(bytes_of(score_count), "attention scores[H, T, S]");
+    const Buffer score_buf = cl.alloc(static_cast<size_t>(row_bytes) * static_cast<size_t>(Tc), "attention scores[H, Tc, S]");
     cl_kernel kern = cl.kernel("attention", "attention_rows");
-    set_args(kern, out_buf, score_buf, q_buf, k_buf, v_buf, qpos_buf, kpos_buf, cl_int(T), cl_int(S), cl_int(H), cl_int(Hkv),
-             cl_int(Dh), cl_int(window));
-    const size_t global[2] = {static_cast<size_t>(T), static_cast<size_t>(H)};
-    run(cl, kern, 2, global, nullptr);
+    for (int t0 = 0; t0 < T; t0 += Tc) {
+        const int tc = std::min(Tc, T - t0);
+        set_args(kern, out_buf, score_buf, q_buf, k_buf, v_buf, qpos_buf, kpos_buf, qblock_buf, kblock_buf, rule_code, cl_int(T),
+                 cl_int(S), cl_int(H), cl_int(Hkv), cl_int(Dh), cl_int(window), cl_int(t0), cl_int(tc));
+        const size_t global[2] = {static_cast<size_t>(tc), static_cast<size_t>(H)};
+        run(cl, kern, 2, global, nullptr);
+        if (!weights) continue;  // the in-order queue runs the next chunk after this one: the scratch may be reused
+        // scratch [H, tc, S] → weights[h, t0 … t0 + tc − 1, :], one contiguous run per head (blocking reads)
+        for (int h = 0; h < H; ++h)
+            CL_CHECK(clEnqueueReadBuffer(cl.queue(), score_buf.mem(), CL_TRUE, static_cast<size_t>(h) * tc * S * sizeof(float),
+                                         bytes_of(int64_t(tc) * S), weights + (int64_t(h) * T + t0) * S, 0, nullptr, nullptr));
+    }
     cl.download(out_buf, out, bytes_of(out_count));
-    if (weights) cl.download(score_buf, weights, bytes_of(score_count));
 }
 
 void cl_moe_route(ClContext& cl, const float* probs, int T, int E, int K, const float* per_expert_scale, int32_t* ids,

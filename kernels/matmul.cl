@@ -4,6 +4,8 @@
 //       reference's dot() uses. One kernel per weight dtype: f32; bf16 read as ushort and shifted into a float's high
 //       half; f16 through vload_half (core OpenCL 1.2, no cl_khr_fp16 needed). `row0`/`rows` select a block of
 //       weight rows, so a weight larger than CL_DEVICE_MAX_MEM_ALLOC_SIZE is multiplied one buffer at a time.
+// Callers: cl_matmul on a WeightView (blocks streamed one at a time), ClWeight (blocks uploaded once and kept),
+// cl_matmul_nt (a[M, K] · b[N, K]ᵀ of two activations: b passed as an f32 weight).
 // Global size: (rows, T). No local memory, no tiling yet (a tiled v2 lands only with a measured speed-up).
 
 inline float bf16_to_f32(ushort bits) { return as_float(((uint)bits) << 16); }

@@ -2,7 +2,8 @@
 // in the manner of ggml's test-backend-ops: odd and aligned shapes, fixed-seed random inputs, NMSE ≤
 // kNmseOpenClVsRef, NaN/Inf a failure, the first mismatching elements printed, one MESSAGE row per op × shape.
 // GEMMA4_TEST_OPS=matmul,rope runs only those ops. With no OpenCL device the tests say "skipped" and pass.
-// Not here: the model-level lockstep run (it needs the Backend interface).
+// The model-level lockstep run (the forward through ClBackend against RefBackend, first diverging probe) lives in
+// tests/test_lockstep.cpp.
 #include <doctest/doctest.h>
 
 #ifdef GEMMA4_HAVE_OPENCL
@@ -25,10 +26,9 @@
 #include "cl_ops.h"
 #include "cl_runtime.h"
 #include "compare.h"
-#include "attention.h"
 #include "dtype.h"
 #include "error.h"
-#include "moe.h"
+#include "mask.h"
 #include "ops.h"
 #include "test_util.h"
 #include "tolerances.h"
@@ -127,58 +127,6 @@ uint16_t f32_to_f16_bits(float f) {
     return static_cast<uint16_t>(sign | (exponent << 10) | ((u >> 13) & 0x3ff));
 }
 
-// The attention inner loop of reference/attention.cpp (attention_forward without the image blocks), on plain arrays:
-// the same mask rule, softmax, order of summation and skip of zero weights. out[T, H·Dh], weights[H, T, S].
-void attention_ref(const float* q, const float* k, const float* v, const int64_t* q_pos, const int64_t* k_pos, int T, int S,
-                   int H, int Hkv, int Dh, int window, float* out, float* weights) {
-    const int group = H / Hkv;
-    std::vector<float> scores(static_cast<size_t>(S));
-    for (int h = 0; h < H; ++h) {
-        for (int t = 0; t < T; ++t) {
-            const float* qr = q + (int64_t(t) * H + h) * Dh;
-            const int kvh = h / group;
-            for (int64_t s = 0; s < S; ++s) {
-                if (!attention_allowed(q_pos[t], k_pos[s], window)) {
-                    scores[size_t(s)] = -std::numeric_limits<float>::infinity();
-                    continue;
-                }
-                const float* kr = k + (s * Hkv + kvh) * Dh;
-                float dot = 0.0f;
-                for (int d = 0; d < Dh; ++d) dot += qr[d] * kr[d];
-                scores[size_t(s)] = dot;
-            }
-            softmax(scores.data(), S);
-            float* o = out + (int64_t(t) * H + h) * Dh;
-            std::fill(o, o + Dh, 0.0f);
-            for (int64_t s = 0; s < S; ++s) {
-                if (scores[size_t(s)] == 0.0f) continue;
-                const float* vr = v + (s * Hkv + kvh) * Dh;
-                for (int d = 0; d < Dh; ++d) o[d] += scores[size_t(s)] * vr[d];
-            }
-            std::copy(scores.begin(), scores.end(), weights + (int64_t(h) * T + t) * S);
-        }
-    }
-}
-
-// rope_2d of reference/vision.cpp (a private function there), copied loop for loop: x[N, H, Dh] in place.
-void rope_2d_ref(float* x, int N, int H, int Dh, const int32_t* pos_x, const int32_t* pos_y, const std::vector<float>& inv_freq) {
-    const int m = Dh / 2, pairs = m / 2;
-    for (int n = 0; n < N; ++n)
-        for (int axis = 0; axis < 2; ++axis) {
-            const float pos = static_cast<float>(axis == 0 ? pos_x[n] : pos_y[n]);
-            for (int i = 0; i < pairs; ++i) {
-                const float angle = pos * inv_freq[size_t(i)];
-                const float c = std::cos(angle), s = std::sin(angle);
-                for (int h = 0; h < H; ++h) {
-                    float* half = x + (int64_t(n) * H + h) * Dh + axis * m;
-                    const float a = half[i], b = half[i + pairs];
-                    half[i] = a * c - b * s;
-                    half[i + pairs] = b * c + a * s;
-                }
-            }
-        }
-}
-
 // A table [rows, cols] drawn as float and stored in `dtype` (both sides read the same bits).
 std::vector<std::byte> table_bytes(const std::vector<float>& f, DType dtype) {
     std::vector<std::byte> bytes(f.size() * dtype_size(dtype));
@@ -244,15 +192,7 @@ TEST_CASE("cl kernels: matmul f32 / bf16 / f16 weights against matmul_ref") {
     for (DType dtype : {DType::F32, DType::BF16, DType::F16}) {
         for (const auto& [in, out_dim] : in_out) {
             // Weights drawn as float, then stored in the dtype under test (both sides read the same bits).
-            const std::vector<float> w_f32 = random_vector(size_t(in) * out_dim, seed++, 0.5f);
-            std::vector<std::byte> w_bytes(w_f32.size() * dtype_size(dtype));
-            for (size_t i = 0; i < w_f32.size(); ++i) {
-                if (dtype == DType::F32) std::memcpy(w_bytes.data() + 4 * i, &w_f32[i], 4);
-                else {
-                    const uint16_t bits = dtype == DType::BF16 ? f32_to_bf16(w_f32[i]) : f32_to_f16_bits(w_f32[i]);
-                    std::memcpy(w_bytes.data() + 2 * i, &bits, 2);
-                }
-            }
+            const std::vector<std::byte> w_bytes = table_bytes(random_vector(size_t(in) * out_dim, seed++, 0.5f), dtype);
             const WeightView W{w_bytes.data(), dtype, out_dim, in};
             for (int T : kTokens) {
                 const std::vector<float> x = random_vector(size_t(T) * in, seed++);
@@ -265,7 +205,7 @@ TEST_CASE("cl kernels: matmul f32 / bf16 / f16 weights against matmul_ref") {
     }
     // A weight over the allocation limit is multiplied in row blocks (limit lowered on a private context).
     ClContext small(0);
-    small.limit_alloc(64 * 1024);  // 64 KiB: a 1536×512 f32 weight (3 MiB) goes in 49 blocks of 21 rows (plus one)
+    small.limit_alloc(64 * 1024);  // 64 KiB: a 512×1536 f32 weight (3 MiB) goes in 51 blocks of 10 rows (plus one of 2)
     const std::vector<float> w = random_vector(size_t(1536) * 512, 7);
     const WeightView W{reinterpret_cast<const std::byte*>(w.data()), DType::F32, 512, 1536};
     const std::vector<float> x = random_vector(size_t(7) * 1536, 8);
@@ -273,6 +213,78 @@ TEST_CASE("cl kernels: matmul f32 / bf16 / f16 weights against matmul_ref") {
     matmul_ref(ref.data(), x.data(), W, 7);
     cl_matmul(small, got.data(), x.data(), W, 7);
     check("matmul_split", "T=7 in=1536 out=512 (64 KiB)", got, ref);
+}
+
+TEST_CASE("cl kernels: ClWeight resident f32 / bf16 / f16 weights, whole and split across blocks, against matmul_ref") {
+    ClContext* cl = begin_op("weight");
+    if (!cl) return;
+    // A private context whose allocation limit (256 KiB) splits the 512×1536 weights: f32 rows of 6 KiB go 42 to a
+    // block (13 blocks), bf16 / f16 rows of 3 KiB 85 to a block (7 blocks); x[32, 1536] and out[32, 512] still fit.
+    ClContext small(0);
+    small.limit_alloc(256 * 1024);
+    const std::pair<int, int> in_out[] = {{33, 17}, {256, 64}, {1536, 512}};
+    uint32_t seed = 150;
+    for (DType dtype : {DType::F32, DType::BF16, DType::F16}) {
+        for (const auto& [in, out_dim] : in_out) {
+            const std::vector<std::byte> w_bytes = table_bytes(random_vector(size_t(in) * out_dim, seed++, 0.5f), dtype);
+            const WeightView W{w_bytes.data(), dtype, out_dim, in};
+            for (ClContext* ctx : {cl, &small}) {
+                const bool split = ctx == &small;
+                const ClWeight w(*ctx, W);
+                CHECK(w.rows() == out_dim);
+                CHECK(w.cols() == in);
+                CHECK(w.dtype() == dtype);
+                CHECK(w.bytes() == w_bytes.size());
+                // Blocks tile the rows in order, each within the allocation limit.
+                int64_t next = 0;
+                for (const ClWeight::Block& b : w.blocks()) {
+                    CHECK(b.row0 == next);
+                    CHECK(b.buffer.bytes() <= ctx->max_alloc_bytes());
+                    next += b.rows;
+                }
+                CHECK(next == out_dim);
+                if (split && size_t(in) * out_dim * dtype_size(dtype) > ctx->max_alloc_bytes()) CHECK(w.blocks().size() > 1);
+                for (int T : kTokens) {
+                    const std::vector<float> x = random_vector(size_t(T) * in, seed++);
+                    std::vector<float> ref(size_t(T) * out_dim), got(ref.size(), -1.0f);
+                    matmul_ref(ref.data(), x.data(), W, T);
+                    cl_matmul(*ctx, got.data(), x.data(), w, T);
+                    check(std::string("weight_") + dtype_name(dtype),
+                          shape_text({{"T", T}, {"in", in}, {"out", out_dim}, {"blocks", int64_t(w.blocks().size())}}), got, ref);
+                }
+            }
+        }
+    }
+    // ClMatmulResident (the benchmark's path) on a split weight, run twice with different inputs.
+    const std::vector<float> w = random_vector(size_t(1536) * 512, 170, 0.5f);
+    const WeightView W{reinterpret_cast<const std::byte*>(w.data()), DType::F32, 512, 1536};
+    ClMatmulResident resident(small, W, 7);
+    for (uint32_t round = 0; round < 2; ++round) {
+        const std::vector<float> x = random_vector(size_t(7) * 1536, 171 + round);
+        std::vector<float> ref(size_t(7) * 512), got(ref.size(), -1.0f);
+        matmul_ref(ref.data(), x.data(), W, 7);
+        resident.set_input(x.data());
+        resident.run(got.data());
+        check("resident", "T=7 in=1536 out=512 round " + std::to_string(round), got, ref);
+    }
+    // Errors: an empty weight, an unsupported dtype.
+    CHECK_THROWS_WITH_AS(ClWeight(*cl, WeightView{reinterpret_cast<const std::byte*>(w.data()), DType::F32, 0, 16}), doctest::Contains("empty weight"), Error);
+    CHECK_THROWS_WITH_AS(ClWeight(*cl, WeightView{reinterpret_cast<const std::byte*>(w.data()), DType::I32, 4, 4}),
+                         doctest::Contains("not supported"), Error);
+}
+
+TEST_CASE("cl kernels: matmul_nt a · bᵀ of two activations against matmul_ref") {
+    ClContext* cl = begin_op("matmul_nt");
+    if (!cl) return;
+    uint32_t seed = 180;
+    for (const auto& [M, N, K] : {std::tuple{1, 1, 1}, std::tuple{7, 33, 17}, std::tuple{32, 64, 256}, std::tuple{40, 40, 256},
+                                  std::tuple{3, 1500, 64}, std::tuple{33, 7, 1536}}) {
+        const std::vector<float> a = random_vector(size_t(M) * K, seed++), b = random_vector(size_t(N) * K, seed++);
+        std::vector<float> ref(size_t(M) * N), got(ref.size(), -1.0f);
+        matmul_ref(ref.data(), a.data(), WeightView{reinterpret_cast<const std::byte*>(b.data()), DType::F32, N, K}, M);
+        cl_matmul_nt(*cl, got.data(), a.data(), b.data(), M, N, K);
+        check("matmul_nt", shape_text({{"M", M}, {"N", N}, {"K", K}}), got, ref);
+    }
 }
 
 TEST_CASE("cl kernels: rms_norm with and without weight") {
@@ -349,7 +361,7 @@ TEST_CASE("cl kernels: soft_cap") {
     }
 }
 
-TEST_CASE("cl kernels: elementwise gelu_tanh, gelu(gate)·up, add, scale") {
+TEST_CASE("cl kernels: elementwise gelu_tanh, gelu_mul, add, scale") {
     ClContext* cl = begin_op("elementwise");
     if (!cl) return;
     uint32_t seed = 500;
@@ -365,9 +377,8 @@ TEST_CASE("cl kernels: elementwise gelu_tanh, gelu(gate)·up, add, scale") {
                 check("gelu_tanh", shape, got, ref);
             }
             {
-                std::vector<float> ref = a, got(a.size());
-                gelu_tanh(ref.data(), n);
-                for (int64_t i = 0; i < n; ++i) ref[size_t(i)] *= b[size_t(i)];
+                std::vector<float> ref(a.size()), got(a.size());
+                gelu_mul(ref.data(), a.data(), b.data(), n);
                 cl_gelu_mul(*cl, got.data(), a.data(), b.data(), n);
                 check("gelu_mul", shape, got, ref);
             }
@@ -387,7 +398,190 @@ TEST_CASE("cl kernels: elementwise gelu_tanh, gelu(gate)·up, add, scale") {
     }
 }
 
-TEST_CASE("cl kernels: attention (GQA, causal and sliding-window masks, prefill and decode) against the reference loop") {
+namespace {
+
+// Row shapes of the row-wise ops: rows × n, odd and aligned.
+constexpr std::pair<int, int> kRowShapes[] = {{1, 16}, {7, 33}, {32, 256}, {3, 1536}, {40, 704}};
+
+}  // namespace
+
+TEST_CASE("cl kernels: gelu_mul_halves on fused gate|up rows") {
+    ClContext* cl = begin_op("gelu_mul_halves");
+    if (!cl) return;
+    uint32_t seed = 1200;
+    for (const auto& [rows, I] : kRowShapes) {
+        const std::vector<float> gate_up = random_vector(size_t(rows) * 2 * I, seed++, 5.0f);
+        std::vector<float> ref(size_t(rows) * I), got(ref.size(), -1.0f);
+        gelu_mul_halves(ref.data(), gate_up.data(), rows, I);
+        cl_gelu_mul_halves(*cl, got.data(), gate_up.data(), rows, I);
+        check("gelu_mul_halves", shape_text({{"rows", rows}, {"I", I}}), got, ref);
+    }
+}
+
+TEST_CASE("cl kernels: silu") {
+    ClContext* cl = begin_op("silu");
+    if (!cl) return;
+    uint32_t seed = 1300;
+    for (int64_t n : {1, 33, 1536, 40 * 1536 + 7}) {
+        std::vector<float> ref = random_vector(size_t(n), seed++, 12.0f), got = ref;  // |x| up to 12: both tails
+        silu(ref.data(), n);
+        cl_silu(*cl, got.data(), n);
+        check("silu", shape_text({{"n", n}}), got, ref);
+    }
+}
+
+TEST_CASE("cl kernels: clamp with finite and ±inf bounds") {
+    ClContext* cl = begin_op("clamp");
+    if (!cl) return;
+    const float inf = std::numeric_limits<float>::infinity();
+    uint32_t seed = 1400;
+    const std::tuple<float, float, const char*> bounds[] = {
+        {-inf, inf, "(-inf, inf)"}, {-inf, 2.5f, "(-inf, 2.5)"}, {-1.5f, inf, "(-1.5, inf)"}, {-1.0f, 1.0f, "(-1, 1)"}};
+    for (int64_t n : {1, 33, 1536, 7 * 1536}) {
+        const std::vector<float> x = random_vector(size_t(n), seed++, 4.0f);
+        for (const auto& [lo, hi, name] : bounds) {
+            std::vector<float> ref(x.size()), got(x.size(), -7.0f);
+            clamp(ref.data(), x.data(), n, lo, hi);
+            cl_clamp(*cl, got.data(), x.data(), n, lo, hi);
+            check("clamp", shape_text({{"n", n}}) + " " + name, got, ref);
+            CHECK(std::memcmp(got.data(), ref.data(), got.size() * sizeof(float)) == 0);  // comparisons only: exact
+        }
+    }
+    // ±inf and NaN inputs behave as std::min(std::max(x, lo), hi): infinities clamp, NaN stays NaN; in place.
+    std::vector<float> x = {-inf, inf, std::numeric_limits<float>::quiet_NaN(), 0.5f, -3.0f};
+    std::vector<float> ref(x.size());
+    clamp(ref.data(), x.data(), int64_t(x.size()), -1.0f, 1.0f);
+    cl_clamp(*cl, x.data(), x.data(), int64_t(x.size()), -1.0f, 1.0f);
+    for (size_t i = 0; i < x.size(); ++i) {
+        if (std::isnan(ref[i])) CHECK(std::isnan(x[i]));
+        else CHECK(x[i] == ref[i]);
+    }
+}
+
+TEST_CASE("cl kernels: glu") {
+    ClContext* cl = begin_op("glu");
+    if (!cl) return;
+    uint32_t seed = 1500;
+    for (const auto& [rows, n] : kRowShapes) {
+        const std::vector<float> in = random_vector(size_t(rows) * 2 * n, seed++, 6.0f);
+        std::vector<float> ref(size_t(rows) * n), got(ref.size(), -1.0f);
+        glu(ref.data(), in.data(), rows, n);
+        cl_glu(*cl, got.data(), in.data(), rows, n);
+        check("glu", shape_text({{"rows", rows}, {"n", n}}), got, ref);
+    }
+}
+
+TEST_CASE("cl kernels: mul_cols") {
+    ClContext* cl = begin_op("mul_cols");
+    if (!cl) return;
+    uint32_t seed = 1600;
+    for (const auto& [rows, n] : kRowShapes) {
+        const std::vector<float> x = random_vector(size_t(rows) * n, seed++, 3.0f), w = random_vector(size_t(n), seed++, 2.0f);
+        const float s = 1.0f / std::sqrt(static_cast<float>(n));
+        std::vector<float> ref = x, got = x;
+        mul_cols(ref.data(), rows, n, w.data(), s);
+        cl_mul_cols(*cl, got.data(), rows, n, w.data(), s);
+        check("mul_cols", shape_text({{"rows", rows}, {"n", n}}), got, ref);
+    }
+}
+
+TEST_CASE("cl kernels: add_scaled") {
+    ClContext* cl = begin_op("add_scaled");
+    if (!cl) return;
+    uint32_t seed = 1700;
+    for (int64_t n : {1, 33, 1536, 40 * 1536 + 7}) {
+        const std::vector<float> a = random_vector(size_t(n), seed++, 3.0f), b = random_vector(size_t(n), seed++, 3.0f);
+        std::vector<float> ref(a.size()), got(a.size(), -1.0f);
+        add_scaled(ref.data(), a.data(), b.data(), 0.5f, n);
+        cl_add_scaled(*cl, got.data(), a.data(), b.data(), 0.5f, n);
+        check("add_scaled", shape_text({{"n", n}}), got, ref);
+    }
+}
+
+TEST_CASE("cl kernels: add_rows") {
+    ClContext* cl = begin_op("add_rows");
+    if (!cl) return;
+    uint32_t seed = 1800;
+    for (const auto& [rows, n] : kRowShapes) {
+        const std::vector<float> x = random_vector(size_t(rows) * n, seed++, 3.0f), bias = random_vector(size_t(n), seed++);
+        std::vector<float> ref = x, got = x;
+        add_rows(ref.data(), rows, n, bias.data());
+        cl_add_rows(*cl, got.data(), rows, n, bias.data());
+        check("add_rows", shape_text({{"rows", rows}, {"n", n}}), got, ref);
+    }
+}
+
+TEST_CASE("cl kernels: standardize") {
+    ClContext* cl = begin_op("standardize");
+    if (!cl) return;
+    uint32_t seed = 1900;
+    for (const auto& [rows, n] : kRowShapes) {
+        const std::vector<float> x = random_vector(size_t(rows) * n, seed++, 3.0f), bias = random_vector(size_t(n), seed++),
+                                 scale_ = random_vector(size_t(n), seed++, 2.0f);
+        std::vector<float> ref = x, got = x;
+        standardize(ref.data(), rows, n, bias.data(), scale_.data());
+        cl_standardize(*cl, got.data(), rows, n, bias.data(), scale_.data());
+        check("standardize", shape_text({{"rows", rows}, {"n", n}}), got, ref);
+    }
+}
+
+namespace {
+
+// Row indices into a table of R rows for the MoE moves: out of order, with repeats, and (offset > 0) not starting at
+// row 0, so the wrappers' uploaded row range is exercised.
+std::vector<int32_t> routed_rows(int n, int R, int offset, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::vector<int32_t> rows(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) rows[size_t(i)] = offset + static_cast<int32_t>(rng() % uint32_t(R - offset));
+    if (n > 3) rows[3] = rows[1];  // a repeat
+    if (n > 6) rows[6] = rows[1];  // and a third occurrence
+    return rows;
+}
+
+}  // namespace
+
+TEST_CASE("cl kernels: gather_rows (repeats, offset ranges)") {
+    ClContext* cl = begin_op("gather_rows");
+    if (!cl) return;
+    uint32_t seed = 2000;
+    const int R = 50;
+    for (int D : {16, 33, 1536}) {
+        const std::vector<float> x = random_vector(size_t(R) * D, seed++, 2.0f);
+        for (const auto& [n, offset] : {std::pair{1, 0}, std::pair{7, 10}, std::pair{40, 0}, std::pair{40, 30}}) {
+            const std::vector<int32_t> rows = routed_rows(n, R, offset, seed++);
+            std::vector<float> ref(size_t(n) * D), got(ref.size(), -1.0f);
+            gather_rows(ref.data(), x.data(), rows.data(), n, D);
+            cl_gather_rows(*cl, got.data(), x.data(), rows.data(), n, D);
+            check("gather_rows", shape_text({{"n", n}, {"D", D}, {"min_row", offset}}), got, ref);
+        }
+    }
+    const int32_t bad[] = {2, -1};
+    std::vector<float> x(64), out(32);
+    CHECK_THROWS_WITH_AS(cl_gather_rows(*cl, out.data(), x.data(), bad, 2, 16), doctest::Contains("negative"), Error);
+}
+
+TEST_CASE("cl kernels: scatter_add_rows (repeated rows summed in order, offset ranges)") {
+    ClContext* cl = begin_op("scatter_add");
+    if (!cl) return;
+    uint32_t seed = 2100;
+    const int R = 50;
+    for (int D : {16, 33, 1536}) {
+        const std::vector<float> base = random_vector(size_t(R) * D, seed++, 2.0f);
+        for (const auto& [n, offset] : {std::pair{1, 0}, std::pair{7, 10}, std::pair{40, 0}, std::pair{40, 30}, std::pair{200, 45}}) {
+            const std::vector<int32_t> rows = routed_rows(n, R, offset, seed++);  // n = 200 over 5 rows: ~40 repeats each
+            const std::vector<float> y = random_vector(size_t(n) * D, seed++, 3.0f), weights = random_vector(size_t(n), seed++);
+            std::vector<float> ref = base, got = base;
+            scatter_add_rows(ref.data(), y.data(), rows.data(), weights.data(), n, D);
+            cl_scatter_add_rows(*cl, got.data(), y.data(), rows.data(), weights.data(), n, D);
+            check("scatter_add", shape_text({{"n", n}, {"D", D}, {"min_row", offset}}), got, ref);
+        }
+    }
+    const int32_t bad[] = {-3};
+    std::vector<float> y(16), w(1), out(64);
+    CHECK_THROWS_WITH_AS(cl_scatter_add_rows(*cl, out.data(), y.data(), bad, w.data(), 1, 16), doctest::Contains("negative"), Error);
+}
+
+TEST_CASE("cl kernels: attention (GQA, causal and sliding-window masks, prefill and decode) against attention") {
     ClContext* cl = begin_op("attention");
     if (!cl) return;
     struct Case {
@@ -422,9 +616,11 @@ TEST_CASE("cl kernels: attention (GQA, causal and sliding-window masks, prefill 
                 for (int t = 0; t < T; ++t) q_pos[size_t(t)] = c.cached + t;
                 std::vector<float> ref(size_t(T) * H * Dh), got(ref.size(), -1.0f);
                 std::vector<float> ref_w(size_t(H) * T * S), got_w(ref_w.size(), -1.0f);
-                attention_ref(q.data(), k.data(), v.data(), q_pos.data(), k_pos.data(), T, S, H, Hkv, Dh, c.window, ref.data(), ref_w.data());
-                cl_attention(*cl, q.data(), k.data(), v.data(), q_pos.data(), k_pos.data(), T, S, H, Hkv, Dh, c.window, got.data(),
-                             got_w.data());
+                const AttentionShape sh{T, S, H, Hkv, Dh, c.window};
+                attention(ref.data(), ref_w.data(), q.data(), k.data(), v.data(), q_pos.data(), k_pos.data(), nullptr, nullptr,
+                          ImageMask::transformers, sh);
+                cl_attention(*cl, got.data(), got_w.data(), q.data(), k.data(), v.data(), q_pos.data(), k_pos.data(), nullptr, nullptr,
+                             ImageMask::transformers, sh);
                 const std::string shape =
                     shape_text({{"T", T}, {"S", S}, {"H", H}, {"Hkv", Hkv}, {"Dh", Dh}, {"w", c.window}});
                 check("attention", shape, got, ref);
@@ -442,11 +638,133 @@ TEST_CASE("cl kernels: attention (GQA, causal and sliding-window masks, prefill 
         for (int s = 0; s < S; ++s) k_pos[size_t(s)] = 10 + (s + 5) % S;  // positions 10..21, rotated
         const std::vector<int64_t> q_pos = {5, 17, 21};
         std::vector<float> ref(size_t(T) * H * Dh), got(ref.size(), -1.0f), ref_w(size_t(H) * T * S);
-        attention_ref(q.data(), k.data(), v.data(), q_pos.data(), k_pos.data(), T, S, H, Hkv, Dh, window, ref.data(), ref_w.data());
-        cl_attention(*cl, q.data(), k.data(), v.data(), q_pos.data(), k_pos.data(), T, S, H, Hkv, Dh, window, got.data(), nullptr);
+        const AttentionShape sh{T, S, H, Hkv, Dh, window};
+        attention(ref.data(), ref_w.data(), q.data(), k.data(), v.data(), q_pos.data(), k_pos.data(), nullptr, nullptr,
+                  ImageMask::transformers, sh);
+        cl_attention(*cl, got.data(), nullptr, q.data(), k.data(), v.data(), q_pos.data(), k_pos.data(), nullptr, nullptr,
+                     ImageMask::transformers, sh);
         check("attention", "ring cache, masked row", got, ref);
         for (int i = 0; i < H * Dh; ++i) CHECK(got[size_t(i)] == 0.0f);  // query 0 sees no key
     }
+}
+
+namespace {
+
+struct ImageMaskCase {
+    ImageMask rule;
+    const char* name;
+};
+constexpr ImageMaskCase kImageMasks[] = {{ImageMask::transformers, "transformers"},
+                                         {ImageMask::transformers_0246b4f, "0246b4f"},
+                                         {ImageMask::transformers_c308a309, "c308a309"},
+                                         {ImageMask::jax, "jax"},
+                                         {ImageMask::causal, "causal"}};
+
+// Image-run index per position for a 40-token prompt with two images: tokens 5 … 16 (image 0) and 22 … 33 (image 1),
+// each longer than the sliding window of 8, so the window edges fall inside an image; text elsewhere (−1).
+int32_t image_block_of(int64_t pos) {
+    if (pos >= 5 && pos <= 16) return 0;
+    if (pos >= 22 && pos <= 33) return 1;
+    return -1;
+}
+
+}  // namespace
+
+TEST_CASE("cl kernels: attention with image blocks, every ImageMask rule, sliding and full layers, against attention") {
+    ClContext* cl = begin_op("attention");
+    if (!cl) return;
+    struct Case {
+        const char* what;
+        int T, cached;          // queries at positions cached … cached + T − 1
+        int S;                  // keys at positions 0 … S − 1 (S ≥ cached + T: a whole prompt's keys are there)
+        bool with_weights;
+    };
+    const Case cases[] = {
+        {"prefill", 40, 0, 40, true},
+        {"prefill", 40, 0, 40, false},               // weights == nullptr
+        {"chunk", 12, 20, 40, true},                  // a later chunk whose queries start inside image 1
+        {"decode in image", 1, 27, 40, true},         // T = 1, query in image 1 sees the image's later keys too
+        {"decode text", 1, 40, 41, true},             // T = 1 text query after the prompt
+        {"decode text", 1, 40, 41, false},
+    };
+    uint32_t seed = 2200;
+    for (const auto& [H, Hkv, Dh] : {std::tuple{4, 2, 16}, std::tuple{8, 1, 256}}) {
+        for (const Case& c : cases) {
+            const int T = c.T, S = c.S;
+            const std::vector<float> q = random_vector(size_t(T) * H * Dh, seed++);
+            const std::vector<float> k = random_vector(size_t(S) * Hkv * Dh, seed++, 4.0f / std::sqrt(static_cast<float>(Dh)));
+            const std::vector<float> v = random_vector(size_t(S) * Hkv * Dh, seed++);
+            std::vector<int64_t> q_pos(static_cast<size_t>(T)), k_pos(static_cast<size_t>(S));
+            std::vector<int32_t> q_block(static_cast<size_t>(T)), k_block(static_cast<size_t>(S));
+            for (int s = 0; s < S; ++s) k_block[size_t(s)] = image_block_of(k_pos[size_t(s)] = s);
+            for (int t = 0; t < T; ++t) q_block[size_t(t)] = image_block_of(q_pos[size_t(t)] = c.cached + t);
+            for (int window : {8, 0}) {
+                for (const ImageMaskCase& m : kImageMasks) {
+                    const AttentionShape sh{T, S, H, Hkv, Dh, window};
+                    std::vector<float> ref(size_t(T) * H * Dh), got(ref.size(), -1.0f);
+                    std::vector<float> ref_w(size_t(H) * T * S), got_w(ref_w.size(), -1.0f);
+                    attention(ref.data(), ref_w.data(), q.data(), k.data(), v.data(), q_pos.data(), k_pos.data(), q_block.data(),
+                              k_block.data(), m.rule, sh);
+                    cl_attention(*cl, got.data(), c.with_weights ? got_w.data() : nullptr, q.data(), k.data(), v.data(), q_pos.data(),
+                                 k_pos.data(), q_block.data(), k_block.data(), m.rule, sh);
+                    const std::string shape = std::string(c.what) + " " + m.name + " " +
+                                              shape_text({{"T", T}, {"S", S}, {"H", H}, {"Hkv", Hkv}, {"Dh", Dh}, {"w", window}});
+                    check("attn_image", shape, got, ref);
+                    if (c.with_weights) check("attn_image_w", shape, got_w, ref_w);
+                }
+            }
+        }
+    }
+    // The rules really differ on this prompt (guards against a kernel that ignores the blocks and still matches a
+    // reference that does the same): the attention weights under each rule, on a sliding and a full layer.
+    {
+        const int T = 40, S = 40, H = 1, Hkv = 1, Dh = 16;
+        const std::vector<float> q = random_vector(size_t(T) * Dh, 2300), k = random_vector(size_t(S) * Dh, 2301),
+                                 v = random_vector(size_t(S) * Dh, 2302);
+        std::vector<int64_t> pos(static_cast<size_t>(T));
+        std::vector<int32_t> block(static_cast<size_t>(T));
+        for (int t = 0; t < T; ++t) block[size_t(t)] = image_block_of(pos[size_t(t)] = t);
+        auto weights_of = [&](ImageMask rule, int window) {
+            std::vector<float> out(size_t(T) * Dh), w(size_t(T) * S);
+            cl_attention(*cl, out.data(), w.data(), q.data(), k.data(), v.data(), pos.data(), pos.data(), block.data(), block.data(), rule,
+                         AttentionShape{T, S, H, Hkv, Dh, window});
+            return w;
+        };
+        CHECK(weights_of(ImageMask::transformers, 8) != weights_of(ImageMask::causal, 8));
+        CHECK(weights_of(ImageMask::transformers, 8) != weights_of(ImageMask::jax, 8));
+        CHECK(weights_of(ImageMask::transformers, 8) != weights_of(ImageMask::transformers_c308a309, 8));
+        CHECK(weights_of(ImageMask::transformers_0246b4f, 0) != weights_of(ImageMask::transformers_c308a309, 0));
+    }
+    // Queries in chunks: a private context whose allocation limit (12 KiB) holds q[40, 4, 16] but only 19 queries'
+    // scores [4, 19, 40], so the 40 queries run as 19 + 19 + 2; weights assembled across the chunks.
+    {
+        ClContext small(0);
+        small.limit_alloc(12 * 1024);
+        const int T = 40, S = 40, H = 4, Hkv = 2, Dh = 16;
+        const std::vector<float> q = random_vector(size_t(T) * H * Dh, 2310), k = random_vector(size_t(S) * Hkv * Dh, 2311, 1.0f),
+                                 v = random_vector(size_t(S) * Hkv * Dh, 2312);
+        std::vector<int64_t> pos(static_cast<size_t>(T));
+        std::vector<int32_t> block(static_cast<size_t>(T));
+        for (int t = 0; t < T; ++t) block[size_t(t)] = image_block_of(pos[size_t(t)] = t);
+        for (int window : {8, 0}) {
+            const AttentionShape sh{T, S, H, Hkv, Dh, window};
+            std::vector<float> ref(size_t(T) * H * Dh), got(ref.size(), -1.0f), ref_w(size_t(H) * T * S), got_w(ref_w.size(), -1.0f);
+            attention(ref.data(), ref_w.data(), q.data(), k.data(), v.data(), pos.data(), pos.data(), block.data(), block.data(),
+                      ImageMask::transformers_0246b4f, sh);
+            cl_attention(small, got.data(), got_w.data(), q.data(), k.data(), v.data(), pos.data(), pos.data(), block.data(), block.data(),
+                         ImageMask::transformers_0246b4f, sh);
+            const std::string shape = "3 chunks " + shape_text({{"T", T}, {"S", S}, {"w", window}});
+            check("attn_chunked", shape, got, ref);
+            check("attn_chunked_w", shape, got_w, ref_w);
+        }
+    }
+    // Only one of q_block / k_block is a caller error.
+    std::vector<float> x(16), out(16);
+    const int64_t p0 = 0;
+    const int32_t b0 = 0;
+    CHECK_THROWS_WITH_AS(cl_attention(*cl, out.data(), nullptr, x.data(), x.data(), x.data(), &p0, &p0, &b0, nullptr, ImageMask::jax,
+                                      AttentionShape{1, 1, 1, 1, 16, 0}),
+                         doctest::Contains("q_block and k_block"), Error);
 }
 
 TEST_CASE("cl kernels: moe_route top-k, renormalise, per-expert scale (exact ties) against moe_route") {
@@ -468,8 +786,7 @@ TEST_CASE("cl kernels: moe_route top-k, renormalise, per-expert scale (exact tie
             const std::vector<float> per_expert = random_vector(size_t(E), seed++, 2.0f);
             std::vector<int32_t> ref_ids(size_t(T) * K), got_ids(ref_ids.size(), -1);
             std::vector<float> ref_w(size_t(T) * K), got_w(ref_w.size(), -1.0f);
-            for (int t = 0; t < T; ++t)
-                moe_route(probs.data() + size_t(t) * E, E, K, per_expert.data(), ref_ids.data() + size_t(t) * K, ref_w.data() + size_t(t) * K);
+            moe_route(probs.data(), T, E, K, per_expert.data(), ref_ids.data(), ref_w.data());
             cl_moe_route(*cl, probs.data(), T, E, K, per_expert.data(), got_ids.data(), got_w.data());
             const std::string shape = shape_text({{"T", T}, {"E", E}, {"K", K}});
             CHECK_MESSAGE(got_ids == ref_ids, "moe_route ids differ at " << shape);
@@ -478,7 +795,7 @@ TEST_CASE("cl kernels: moe_route top-k, renormalise, per-expert scale (exact tie
     }
 }
 
-TEST_CASE("cl kernels: embed_rows f32 / bf16 / f16 tables (staged rows, repeated ids) against weight_row_f32 × scale") {
+TEST_CASE("cl kernels: embed_rows f32 / bf16 / f16 tables (staged rows, repeated ids) against embed_rows") {
     ClContext* cl = begin_op("embed");
     if (!cl) return;
     uint32_t seed = 900;
@@ -494,10 +811,7 @@ TEST_CASE("cl kernels: embed_rows f32 / bf16 / f16 tables (staged rows, repeated
                 for (int t = 0; t < T; ++t) ids[size_t(t)] = t == 0 ? rows - 1 : (t * 17) % rows;
                 if (T > 2) ids[2] = ids[1];
                 std::vector<float> ref(size_t(T) * cols), got(ref.size(), -1.0f);
-                for (int t = 0; t < T; ++t) {
-                    weight_row_f32(table, ids[size_t(t)], ref.data() + size_t(t) * cols);
-                    scale(ref.data() + size_t(t) * cols, cols, row_scale);
-                }
+                embed_rows(ref.data(), table, ids.data(), T, row_scale);
                 cl_embed_rows(*cl, table, ids.data(), T, row_scale, got.data());
                 check(std::string("embed_") + dtype_name(dtype), shape_text({{"T", T}, {"cols", cols}, {"rows", rows}}), got, ref);
             }
@@ -510,7 +824,7 @@ TEST_CASE("cl kernels: embed_rows f32 / bf16 / f16 tables (staged rows, repeated
     CHECK_THROWS_WITH_AS(cl_embed_rows(*cl, table, bad, 1, 1.0f, out.data()), doctest::Contains("outside the table"), Error);
 }
 
-TEST_CASE("cl kernels: ple_mix and ple_gate against the loops of reference/ple.cpp") {
+TEST_CASE("cl kernels: ple_mix and ple_gate against ple_mix / ple_gate") {
     ClContext* cl = begin_op("ple");
     if (!cl) return;
     uint32_t seed = 1000;
@@ -520,19 +834,17 @@ TEST_CASE("cl kernels: ple_mix and ple_gate against the loops of reference/ple.c
             const std::vector<float> context = random_vector(size_t(n), seed++, 3.0f), token = random_vector(size_t(n), seed++, 2.0f);
             const std::string shape = shape_text({{"T", T}, {"L", L}, {"P", P}});
             {
-                const float mix = static_cast<float>(std::pow(2.0, -0.5));
                 std::vector<float> ref(static_cast<size_t>(n)), got(static_cast<size_t>(n), -1.0f);
-                for (int64_t i = 0; i < n; ++i) ref[size_t(i)] = (context[size_t(i)] + token[size_t(i)]) * mix;
+                ple_mix(ref.data(), context.data(), token.data(), n);
                 cl_ple_mix(*cl, got.data(), context.data(), token.data(), n);
                 check("ple_mix", shape, got, ref);
             }
-            const std::vector<float> gate = random_vector(size_t(T) * P, seed++, 4.0f);
+            // The gate as the layer feeds it: already through gelu_tanh.
+            std::vector<float> gate = random_vector(size_t(T) * P, seed++, 4.0f);
+            gelu_tanh(gate.data(), int64_t(T) * P);
             for (int l : {0, L - 1}) {
-                std::vector<float> g = gate, ref(size_t(T) * P), got(ref.size(), -1.0f);
-                gelu_tanh(g.data(), int64_t(T) * P);
-                for (int t = 0; t < T; ++t)
-                    for (int p = 0; p < P; ++p)
-                        ref[size_t(t) * P + p] = g[size_t(t) * P + p] * context[(size_t(t) * L + l) * P + p];
+                std::vector<float> ref(size_t(T) * P), got(ref.size(), -1.0f);
+                ple_gate(ref.data(), gate.data(), context.data(), T, L, P, l);
                 cl_ple_gate(*cl, got.data(), gate.data(), context.data(), T, L, P, l);
                 check("ple_gate", shape + " l=" + std::to_string(l), got, ref);
             }
@@ -540,7 +852,7 @@ TEST_CASE("cl kernels: ple_mix and ple_gate against the loops of reference/ple.c
     }
 }
 
-TEST_CASE("cl kernels: vision_pool (3x3 by position) and rope_2d against the loops of reference/vision.cpp") {
+TEST_CASE("cl kernels: vision_pool (3x3 by position) and rope_2d against vision_pool / rope_2d") {
     ClContext* cl = begin_op("vision");
     if (!cl) return;
     uint32_t seed = 1100;
@@ -558,14 +870,8 @@ TEST_CASE("cl kernels: vision_pool (3x3 by position) and rope_2d against the loo
                 pos_y[size_t(n)] = order[size_t(n)] / cols;
             }
             const std::vector<float> x = random_vector(size_t(N) * Dv, seed++, 3.0f);
-            std::vector<float> ref(size_t(G) * Dv, 0.0f), got(ref.size(), -1.0f);
-            const float cell_weight = 1.0f / float(k * k);
-            for (int n = 0; n < N; ++n) {
-                float* cell = &ref[size_t(pos_x[size_t(n)] / k + (cols / k) * (pos_y[size_t(n)] / k)) * Dv];
-                const float* row = &x[size_t(n) * Dv];
-                for (int d = 0; d < Dv; ++d) cell[d] += cell_weight * row[d];
-            }
-            scale(ref.data(), int64_t(G) * Dv, static_cast<float>(std::sqrt(double(Dv))));
+            std::vector<float> ref(size_t(G) * Dv), got(ref.size(), -1.0f);
+            vision_pool(ref.data(), x.data(), N, Dv, pos_x.data(), pos_y.data(), cols, k, G);
             cl_vision_pool(*cl, got.data(), x.data(), N, Dv, pos_x.data(), pos_y.data(), cols, k, G);
             check("vision_pool", shape_text({{"cols", cols}, {"rows", rows_}, {"G", G}, {"Dv", Dv}}), got, ref);
         }
@@ -579,7 +885,7 @@ TEST_CASE("cl kernels: vision_pool (3x3 by position) and rope_2d against the loo
         const std::vector<float> inv_freq = rope_inv_freq(Dh / 2, 100.0, Dh / 4, 1.0);
         const std::vector<float> x = random_vector(size_t(N) * H * Dh, seed++);
         std::vector<float> ref = x, got = x;
-        rope_2d_ref(ref.data(), N, H, Dh, pos_x.data(), pos_y.data(), inv_freq);
+        rope_2d(ref.data(), N, H, Dh, pos_x.data(), pos_y.data(), inv_freq.data());
         cl_rope_2d(*cl, got.data(), N, H, Dh, pos_x.data(), pos_y.data(), inv_freq.data());
         check("rope_2d", shape_text({{"N", N}, {"H", H}, {"Dh", Dh}}), got, ref);
     }
