@@ -383,8 +383,6 @@ cl_int image_mask_code(ImageMask rule) {
     throw Error("cl_attention: unknown ImageMask value " + std::to_string(static_cast<int>(rule)));
 }
 
-// The most scores scratch one attention launch uses; longer prompts run their queries in chunks.
-constexpr uint64_t kAttentionScratchBytes = uint64_t(64) << 20;
 
 }  // namespace
 

@@ -133,6 +133,9 @@ void cl_gather_rows(ClContext& cl, float* out, const float* x, const int32_t* ro
 // travel; a negative row throws.
 void cl_scatter_add_rows(ClContext& cl, float* out, const float* y, const int32_t* rows, const float* weights, int n, int D);
 
+// The most scores scratch [H, Tc, S] one attention launch uses; longer prompts run their queries in chunks of Tc.
+inline constexpr uint64_t kAttentionScratchBytes = uint64_t(64) << 20;
+
 // Text self-attention after the projections (reference: gemma4::attention in ops.h): for query t and head h,
 // p = softmax over the S keys of q·k (scale 1.0) where the mask allows (mask.h attention_allowed: causal, sliding
 // window when s.window > 0, and with q_block / k_block the ImageMask `rule` for a query and key of one image), −inf

@@ -156,3 +156,44 @@ TEST_CASE("gemma4 run / trace with --image and --audio") {
     r = run_cli("run -m tiny-e2b --image-mask sideways -p x");
     CHECK(r.exit_code == 2);
 }
+
+#ifdef GEMMA4_HAVE_OPENCL
+#include "cl_devices.h"
+
+TEST_CASE("gemma4 run / trace / check with --backend opencl --strict-device, as the README shows") {
+    if (cl::list_devices().empty()) {
+        MESSAGE("skipped: no OpenCL device");
+        return;
+    }
+    // Greedy tokens of the 26B-A4B structure with an image (MoE, image blocks, vision tower) equal the reference's.
+    const std::string photo = (std::filesystem::path(assets_dir()) / "samples" / "photo.png").string();
+    const std::string args = "run -m tiny-26b-a4b -p 'Describe' --image " + photo + " --image-tokens 70 -n 8 --ids";
+    CliResult cl = run_cli(args + " --backend opencl --strict-device");
+    CliResult ref = run_cli(args + " --backend ref");
+    REQUIRE(cl.exit_code == 0);
+    REQUIRE(ref.exit_code == 0);
+    const auto ids_line = [](const std::string& out) { return out.substr(out.rfind("ids:")); };
+    CHECK(ids_line(cl.out) == ids_line(ref.out));
+    CHECK(contains(cl.out, "backend opencl"));
+    CHECK(!contains(cl.out, "runs on the host"));
+
+    // A trace of E2B with audio on each backend; check finds no probe over 1e-8.
+    test::TempDir dir("gemma4_cli_opencl");
+    const std::string speech = (std::filesystem::path(assets_dir()) / "samples" / "speech.wav").string();
+    const std::string trace = "trace -m tiny-e2b -p 'Listen' --audio " + speech + " --probes 'text.*,audio.*' -o ";
+    REQUIRE(run_cli(trace + dir.file("cl.npz") + " --backend opencl --strict-device").exit_code == 0);
+    REQUIRE(run_cli(trace + dir.file("ref.npz")).exit_code == 0);
+    CHECK(find_array(read_npz(dir.file("cl.npz")), "meta.backend")->to_string() == "opencl");
+    CliResult r = run_cli("check " + dir.file("cl.npz") + " " + dir.file("ref.npz") + " --tol 1e-8 --quiet");
+    CHECK(r.exit_code == 0);
+    CHECK(contains(r.out, " 0 over tolerance"));
+
+    // The options are refused where they do not apply.
+    r = run_cli("run -m tiny-e2b -p hi --strict-device");
+    CHECK(r.exit_code != 0);
+    CHECK(contains(r.out, "only apply with --backend opencl"));
+    r = run_cli("run -m tiny-e2b -p hi --backend cuda");
+    CHECK(r.exit_code != 0);
+    CHECK(contains(r.out, "ref, blas or opencl"));
+}
+#endif

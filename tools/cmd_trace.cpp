@@ -36,6 +36,7 @@ int cmd_trace(int argc, char** argv) {
         {"--help", "-h", "", "show this help"},
     };
     options.insert(options.end(), more.begin(), more.end());
+    for (const Option& o : backend_options("ref")) options.push_back(o);
     Args args(argc, argv, 2, options);
     if (args.has("--help")) {
         std::printf("%s", usage("gemma4 trace -m MODEL (-p TEXT | --tokens IDS) [--probes GLOBS] -o FILE.npz",

@@ -5,7 +5,7 @@
 #include <charconv>
 
 #include "chat.h"
-#if defined(GEMMA4_HAVE_OPENCL) && defined(GEMMA4_CL_BACKEND_READY)
+#ifdef GEMMA4_HAVE_OPENCL
 #include "cl_backend.h"
 #endif
 #include "error.h"
@@ -28,7 +28,7 @@ std::unique_ptr<Backend> make_backend(const Args& args, const std::string& defau
     if (name == "ref") return std::make_unique<RefBackend>();
     if (name == "blas") return std::make_unique<BlasBackend>();
     if (name == "opencl") {
-#if defined(GEMMA4_HAVE_OPENCL) && defined(GEMMA4_CL_BACKEND_READY)
+#ifdef GEMMA4_HAVE_OPENCL
         const long long device = args.get_int("--cl-device", 0);
         if (device < 0 || device > 1000) throw Error("--cl-device must be a device index from `gemma4 info --cl`, got " + args.get("--cl-device"));
         cl::ClBackendOptions options;
