@@ -108,7 +108,8 @@ void text_forward_layer(const TextConfig& cfg, const TextWeights& w, int l, Text
     G4_PROBE(probes, Probe::text_ffn_residual, l, probe_view(a.x, {T, D}));
 
     // Per-layer embedding: x = x + post_per_layer_input_norm(projection(gelu(gate(x)) ⊙ ple_input_l))
-    if (cfg.has_ple()) ple_layer_forward(cfg, lw, l, a, opts);
+    const bool ablated = l < static_cast<int>(opts.ple_ablated.size()) && opts.ple_ablated[l];
+    if (cfg.has_ple() && !ablated) ple_layer_forward(cfg, lw, l, a, opts);
 
     // x = x · layer_scalar (the whole stream, residual included)
     be.scale(a.x.data(), TD, lw.layer_scalar);

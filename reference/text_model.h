@@ -21,6 +21,7 @@ struct ForwardOptions {
     ImageMask image_mask = ImageMask::transformers;
     ProbeSink* probes = nullptr;  // nullptr: nobody listens
     bool all_logits = true;       // false: only the last token's logits (generation)
+    std::vector<uint8_t> ple_ablated;  // [L] nonzero: skip that layer's PLE contribution (the inspector's ablation)
 };
 
 // What one step sends in: token ids, and optionally embeddings that replace some rows (image / audio soft tokens).

@@ -1,0 +1,116 @@
+// widgets.cpp — shared drawing helpers (widgets.h).
+#include "widgets.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace gemma4::viz {
+
+void help_marker(const char* text) {
+    ImGui::SameLine();
+    ImGui::TextDisabled("(?)");
+    if (ImGui::IsItemHovered()) {
+        ImGui::BeginTooltip();
+        ImGui::PushTextWrapPos(ImGui::GetFontSize() * 32.0f);
+        ImGui::TextUnformatted(text);
+        ImGui::PopTextWrapPos();
+        ImGui::EndTooltip();
+    }
+}
+
+ImU32 ramp_color(float t) {
+    if (!(t >= 0.0f)) t = 0.0f;  // NaN too
+    if (t > 1.0f) t = 1.0f;
+    // A viridis-like ramp from five anchors, interpolated linearly.
+    static const float anchors[5][3] = {{0.27f, 0.00f, 0.33f}, {0.23f, 0.32f, 0.55f}, {0.13f, 0.57f, 0.55f}, {0.37f, 0.79f, 0.38f}, {0.99f, 0.91f, 0.14f}};
+    const float x = t * 4.0f;
+    const int i = std::min(3, static_cast<int>(x));
+    const float f = x - static_cast<float>(i);
+    float c[3];
+    for (int k = 0; k < 3; ++k) c[k] = anchors[i][k] + f * (anchors[i + 1][k] - anchors[i][k]);
+    return ImGui::ColorConvertFloat4ToU32(ImVec4(c[0], c[1], c[2], 1.0f));
+}
+
+ImU32 diverging_color(float t) {
+    if (!(t == t)) t = 0.0f;
+    t = std::clamp(t, -1.0f, 1.0f);
+    const float a = std::fabs(t);
+    const ImVec4 c = t >= 0 ? ImVec4(1.0f, 1.0f - 0.8f * a, 1.0f - 0.8f * a, 1.0f) : ImVec4(1.0f - 0.8f * a, 1.0f - 0.8f * a, 1.0f, 1.0f);
+    return ImGui::ColorConvertFloat4ToU32(c);
+}
+
+HeatmapHover heatmap(const char* id, const std::vector<float>& values, int rows, int cols, ImVec2 size, float lo, float hi) {
+    HeatmapHover hover;
+    const ImVec2 p0 = ImGui::GetCursorScreenPos();
+    ImGui::InvisibleButton(id, ImVec2(std::max(size.x, 1.0f), std::max(size.y, 1.0f)));
+    if (rows <= 0 || cols <= 0) return hover;
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    const float cw = size.x / static_cast<float>(cols), ch = size.y / static_cast<float>(rows);
+    const float span = hi > lo ? hi - lo : 1.0f;
+    for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c) {
+            const float v = values[static_cast<size_t>(r) * cols + c];
+            const ImU32 col = v == v ? ramp_color((v - lo) / span) : IM_COL32(128, 128, 128, 255);
+            const ImVec2 a(p0.x + c * cw, p0.y + r * ch);
+            dl->AddRectFilled(a, ImVec2(a.x + cw, a.y + ch), col);
+        }
+    if (ImGui::IsItemHovered()) {
+        const ImVec2 m = ImGui::GetMousePos();
+        hover.col = std::clamp(static_cast<int>((m.x - p0.x) / cw), 0, cols - 1);
+        hover.row = std::clamp(static_cast<int>((m.y - p0.y) / ch), 0, rows - 1);
+    }
+    return hover;
+}
+
+void bar_chart(const char* id, const std::vector<float>& values, ImVec2 size, float max_value) {
+    const ImVec2 p0 = ImGui::GetCursorScreenPos();
+    ImGui::InvisibleButton(id, ImVec2(std::max(size.x, 1.0f), std::max(size.y, 1.0f)));
+    if (values.empty()) return;
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    float top = max_value;
+    if (top <= 0) top = *std::max_element(values.begin(), values.end());
+    if (top <= 0) top = 1.0f;
+    const float bw = size.x / static_cast<float>(values.size());
+    dl->AddRect(p0, ImVec2(p0.x + size.x, p0.y + size.y), IM_COL32(90, 90, 90, 255));
+    for (size_t i = 0; i < values.size(); ++i) {
+        const float h = std::clamp(values[i] / top, 0.0f, 1.0f) * size.y;
+        dl->AddRectFilled(ImVec2(p0.x + i * bw, p0.y + size.y - h), ImVec2(p0.x + (i + 1) * bw - (bw > 3 ? 1.0f : 0.0f), p0.y + size.y),
+                          IM_COL32(90, 170, 240, 255));
+    }
+    if (ImGui::IsItemHovered()) {
+        const int i = std::clamp(static_cast<int>((ImGui::GetMousePos().x - p0.x) / bw), 0, static_cast<int>(values.size()) - 1);
+        ImGui::SetTooltip("%d: %g", i, values[i]);
+    }
+}
+
+void line_plot(const char* id, const std::vector<float>& x, const std::vector<float>& y, ImVec2 size, const std::vector<float>* y2,
+               bool log_y) {
+    const ImVec2 p0 = ImGui::GetCursorScreenPos();
+    ImGui::InvisibleButton(id, ImVec2(std::max(size.x, 1.0f), std::max(size.y, 1.0f)));
+    const size_t n = std::min(x.size(), y.size());
+    if (n < 2) return;
+    auto tr = [&](float v) { return log_y ? std::log10(std::max(v, 1e-30f)) : v; };
+    float x0 = x[0], x1 = x[n - 1], y0 = tr(y[0]), y1 = tr(y[0]);
+    for (size_t i = 0; i < n; ++i) y0 = std::min(y0, tr(y[i])), y1 = std::max(y1, tr(y[i]));
+    if (y2)
+        for (size_t i = 0; i < std::min(n, y2->size()); ++i) y0 = std::min(y0, tr((*y2)[i])), y1 = std::max(y1, tr((*y2)[i]));
+    if (x1 <= x0) x1 = x0 + 1;
+    if (y1 <= y0) y1 = y0 + 1;
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    dl->AddRect(p0, ImVec2(p0.x + size.x, p0.y + size.y), IM_COL32(90, 90, 90, 255));
+    auto pt = [&](float xv, float yv) {
+        return ImVec2(p0.x + (xv - x0) / (x1 - x0) * size.x, p0.y + size.y - (tr(yv) - y0) / (y1 - y0) * size.y);
+    };
+    for (size_t i = 1; i < n; ++i) dl->AddLine(pt(x[i - 1], y[i - 1]), pt(x[i], y[i]), IM_COL32(240, 200, 80, 255), 1.5f);
+    if (y2)
+        for (size_t i = 1; i < std::min(n, y2->size()); ++i)
+            dl->AddLine(pt(x[i - 1], (*y2)[i - 1]), pt(x[i], (*y2)[i]), IM_COL32(240, 90, 90, 255), 1.5f);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%g", log_y ? std::pow(10.0f, y1) : y1);
+    dl->AddText(ImVec2(p0.x + 2, p0.y + 1), IM_COL32(200, 200, 200, 255), buf);
+    std::snprintf(buf, sizeof buf, "%g", log_y ? std::pow(10.0f, y0) : y0);
+    dl->AddText(ImVec2(p0.x + 2, p0.y + size.y - ImGui::GetFontSize() - 1), IM_COL32(200, 200, 200, 255), buf);
+    (void)id;
+}
+
+}  // namespace gemma4::viz

@@ -1,0 +1,34 @@
+// widgets.h — the few drawing helpers the panels share, on ImGui's own widgets and ImDrawList (no ImPlot in Debian).
+#pragma once
+
+#include <imgui.h>
+
+#include <string>
+#include <vector>
+
+namespace gemma4::viz {
+
+// "(?)" after the previous item; hovering shows `text` (one or two plain sentences).
+void help_marker(const char* text);
+
+// A perceptual colour ramp (dark blue → yellow) for t in [0, 1]; values outside are clamped.
+ImU32 ramp_color(float t);
+// A diverging ramp (blue ← white → red) for t in [−1, 1].
+ImU32 diverging_color(float t);
+
+// Draws values[rows, cols] as a heatmap filling `size` at the cursor (one rectangle per cell: callers pass tiles no
+// larger than the pixels they cover), scaled from [lo, hi]; returns the hovered cell (row, col) or (−1, −1) and
+// advances the cursor. NaN cells are drawn grey.
+struct HeatmapHover {
+    int row = -1, col = -1;
+};
+HeatmapHover heatmap(const char* id, const std::vector<float>& values, int rows, int cols, ImVec2 size, float lo, float hi);
+
+// A bar chart of values (one bar each) filling `size`; bars above `highlight_min` in a second colour.
+void bar_chart(const char* id, const std::vector<float>& values, ImVec2 size, float max_value = 0.0f);
+
+// A line plot of y over x (x ascending) in `size`, with optional second series; axes labelled by min / max.
+void line_plot(const char* id, const std::vector<float>& x, const std::vector<float>& y, ImVec2 size,
+               const std::vector<float>* y2 = nullptr, bool log_y = false);
+
+}  // namespace gemma4::viz
