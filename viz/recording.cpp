@@ -1,0 +1,2 @@
+// recording.cpp — the inspector data model (recording.h).
+#include "recording.h"
