@@ -114,3 +114,33 @@ void line_plot(const char* id, const std::vector<float>& x, const std::vector<fl
 }
 
 }  // namespace gemma4::viz
+
+namespace gemma4::viz {
+
+std::vector<float> downsample_grid(const float* values, int rows, int cols, int stride, int max_rows, int max_cols, bool use_max,
+                                   int& out_rows, int& out_cols) {
+    if (stride <= 0) stride = cols;
+    out_rows = std::clamp(max_rows, 1, std::max(rows, 1));
+    out_cols = std::clamp(max_cols, 1, std::max(cols, 1));
+    std::vector<float> out(static_cast<size_t>(out_rows) * out_cols, 0.0f);
+    if (rows <= 0 || cols <= 0) return out;
+    for (int orow = 0; orow < out_rows; ++orow) {
+        const int r0 = static_cast<int>(int64_t(orow) * rows / out_rows);
+        const int r1 = std::max(r0 + 1, static_cast<int>(int64_t(orow + 1) * rows / out_rows));
+        for (int ocol = 0; ocol < out_cols; ++ocol) {
+            const int c0 = static_cast<int>(int64_t(ocol) * cols / out_cols);
+            const int c1 = std::max(c0 + 1, static_cast<int>(int64_t(ocol + 1) * cols / out_cols));
+            double acc = use_max ? -INFINITY : 0.0;
+            for (int r = r0; r < r1; ++r)
+                for (int c = c0; c < c1; ++c) {
+                    const float v = values[int64_t(r) * stride + c];
+                    acc = use_max ? std::max(acc, double(v)) : acc + v;
+                }
+            out[static_cast<size_t>(orow) * out_cols + ocol] =
+                static_cast<float>(use_max ? acc : acc / (double(r1 - r0) * (c1 - c0)));
+        }
+    }
+    return out;
+}
+
+}  // namespace gemma4::viz

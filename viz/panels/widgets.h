@@ -32,3 +32,14 @@ void line_plot(const char* id, const std::vector<float>& x, const std::vector<fl
                const std::vector<float>* y2 = nullptr, bool log_y = false);
 
 }  // namespace gemma4::viz
+
+namespace gemma4::viz {
+
+// Block-reduces values[rows, cols] (row-major, `stride` floats between rows; 0 = cols) to at most out_rows × out_cols
+// cells, each the mean (or, with use_max, the max) of the cells it covers, so a heatmap is drawn at the panel's pixel
+// size and never with one rectangle per cell smaller than a pixel. Sizes already small enough come back unchanged.
+// out_rows / out_cols receive the reduced size.
+std::vector<float> downsample_grid(const float* values, int rows, int cols, int stride, int max_rows, int max_cols, bool use_max,
+                                   int& out_rows, int& out_cols);
+
+}  // namespace gemma4::viz
