@@ -9,7 +9,9 @@
 #include <imgui_impl_opengl3.h>
 
 #include <algorithm>
+#include <cfloat>
 #include <chrono>
+#include <functional>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -380,10 +382,12 @@ struct Window {
         glfwDestroyWindow(handle);
         glfwTerminate();
     }
-    void begin_frame() {
+    // hide_mouse: screenshots show no hover state from wherever the X server's pointer happens to be.
+    void begin_frame(bool hide_mouse = false) {
         glfwPollEvents();
         ImGui_ImplOpenGL3_NewFrame();
         ImGui_ImplGlfw_NewFrame();
+        if (hide_mouse) ImGui::GetIO().MousePos = ImVec2(-FLT_MAX, -FLT_MAX);
         ImGui::NewFrame();
     }
     void end_frame() {
@@ -503,7 +507,7 @@ int run_screenshot(const AppArgs& args) {
 
     Window window(width, height, false);
     for (int frame = 0; frame < 6; ++frame) {
-        window.begin_frame();
+        window.begin_frame(true);
         draw_frame(app, index);
         window.end_frame();
         if (frame < 5) glfwSwapBuffers(window.handle);
@@ -528,7 +532,7 @@ int run_bench(const AppArgs& args) {
     std::vector<double> ms;
     for (long long frame = 0; frame < frames + 5; ++frame) {
         const auto t0 = std::chrono::steady_clock::now();
-        window.begin_frame();
+        window.begin_frame(true);
         draw_frame(app, only);
         window.end_frame();
         glfwSwapBuffers(window.handle);

@@ -194,6 +194,70 @@ void go_to(const std::vector<TourStep>& steps, PanelState& s, int step, int laye
     if (t.layer >= 0 && t.layer < layers) s.layer = t.layer;
 }
 
+// The layers a step is about, for the mini strip (every layer for the variant step).
+bool step_highlights(int step, const LayerInfo& l) {
+    switch (step) {
+        case 1: return !l.global;
+        case 2: case 3: case 5: return l.global;
+        case 4: return l.k_eq_v || l.kv_shared;
+        case 6: return l.moe;
+        case 7: return l.ple;
+        default: return step == 0;
+    }
+}
+
+// A small picture of the step: the layer strip with the step's layers lit, and for the attention steps the mask of
+// the selected layer (which query sees which key) or the GQA grouping.
+void step_diagram(const Recording& r, const PanelState& s, int step) {
+    const std::vector<LayerInfo>& layers = r.layers();
+    const int L = static_cast<int>(layers.size());
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    const float avail = ImGui::GetContentRegionAvail().x;
+    const float cell = std::clamp(avail / static_cast<float>(L), 12.0f, 48.0f);
+    const ImVec2 o = ImGui::GetCursorScreenPos();
+    for (int l = 0; l < L; ++l) {
+        const bool lit = step_highlights(step, layers[l]);
+        const ImU32 c = !lit ? IM_COL32(60, 60, 66, 255) : layers[l].global ? IM_COL32(214, 120, 48, 255) : IM_COL32(56, 110, 170, 255);
+        dl->AddRectFilled(ImVec2(o.x + l * cell, o.y), ImVec2(o.x + (l + 1) * cell - 2, o.y + 34), c, 3.0f);
+        char label[8];
+        std::snprintf(label, sizeof label, "%d", l);
+        dl->AddText(ImVec2(o.x + l * cell + 3, o.y + 3), IM_COL32(255, 255, 255, 255), label);
+        if (l == s.layer) dl->AddRect(ImVec2(o.x + l * cell - 1, o.y - 1), ImVec2(o.x + (l + 1) * cell - 1, o.y + 35), IM_COL32(255, 255, 255, 255), 3.0f, 0, 2.0f);
+    }
+    ImGui::Dummy(ImVec2(L * cell, 40));
+    if (s.layer < 0 || s.layer >= L) return;
+    const LayerInfo& layer = layers[s.layer];
+    if (step == 1 || step == 2) {
+        // the attention mask of the selected layer over the first positions of the prompt
+        const int n = std::clamp(r.tokens(), 2, 32);
+        const float px = std::min(10.0f, 320.0f / n);
+        const ImVec2 m = ImGui::GetCursorScreenPos();
+        for (int q = 0; q < n; ++q)
+            for (int k = 0; k < n; ++k)
+                dl->AddRectFilled(ImVec2(m.x + k * px, m.y + q * px), ImVec2(m.x + (k + 1) * px - 1, m.y + (q + 1) * px - 1),
+                                  mask_allows(layer, q, k) ? IM_COL32(240, 200, 80, 255) : IM_COL32(45, 45, 52, 255));
+        ImGui::Dummy(ImVec2(n * px, n * px));
+        ImGui::TextDisabled("layer %d mask over %d positions: row = query, column = key, yellow = may attend", layer.index, n);
+    } else if (step == 3) {
+        // query heads → the KV head they read
+        const std::vector<int> group = kv_head_of_query_heads(layer);
+        const ImVec2 g = ImGui::GetCursorScreenPos();
+        const float w = 26.0f, gap = 8.0f;
+        for (int h = 0; h < static_cast<int>(group.size()); ++h) {
+            const ImVec2 q(g.x + h * (w + gap), g.y);
+            dl->AddRectFilled(q, ImVec2(q.x + w, q.y + 20), IM_COL32(56, 110, 170, 255), 3.0f);
+            const float kv_x = g.x + (group[h] + 0.5f) * (w + gap) * static_cast<float>(group.size()) / std::max(1, layer.kv_heads) - w / 2;
+            dl->AddLine(ImVec2(q.x + w / 2, q.y + 20), ImVec2(kv_x + w / 2, g.y + 60), IM_COL32(200, 200, 200, 255), 1.5f);
+        }
+        for (int k = 0; k < layer.kv_heads; ++k) {
+            const float kv_x = g.x + (k + 0.5f) * (w + gap) * static_cast<float>(group.size()) / std::max(1, layer.kv_heads) - w / 2;
+            dl->AddRectFilled(ImVec2(kv_x, g.y + 60), ImVec2(kv_x + w, g.y + 80), IM_COL32(214, 120, 48, 255), 3.0f);
+        }
+        ImGui::Dummy(ImVec2(group.size() * (w + gap), 84));
+        ImGui::TextDisabled("layer %d: %d query heads (blue) read %d KV heads (orange)", layer.index, layer.q_heads, layer.kv_heads);
+    }
+}
+
 }  // namespace
 
 void draw_tour(const Recording& r, PanelState& s) {
@@ -215,21 +279,18 @@ void draw_tour(const Recording& r, PanelState& s) {
                 "MoE, PLE, vision, audio. Each step opens the panel that shows it; every number is read from the loaded model.");
     ImGui::SameLine();
     ImGui::Text("step %d of %d", s.tour_step + 1, n);
-
-    // the outline, current step highlighted; a click jumps there
-    for (int i = 0; i < n; ++i) {
-        if (i) ImGui::SameLine();
-        ImGui::PushID(i);
-        const bool current = i == s.tour_step;
-        if (current) ImGui::PushStyleColor(ImGuiCol_Button, ImVec4(0.85f, 0.55f, 0.2f, 1.0f));
-        char label[8];
-        std::snprintf(label, sizeof label, "%d", i + 1);
-        if (ImGui::Button(label)) go_to(steps, s, i, layers);
-        if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", steps[i].title.c_str());
-        if (current) ImGui::PopStyleColor();
-        ImGui::PopID();
-    }
     ImGui::Separator();
+
+    // the outline on the left (a click jumps there), the step on the right
+    ImGui::BeginChild("outline", ImVec2(250, 0), true);
+    for (int i = 0; i < n; ++i) {
+        char label[96];
+        std::snprintf(label, sizeof label, "%2d. %s", i + 1, steps[i].title.c_str());
+        if (ImGui::Selectable(label, i == s.tour_step)) go_to(steps, s, i, layers);
+    }
+    ImGui::EndChild();
+    ImGui::SameLine();
+    ImGui::BeginChild("step", ImVec2(0, 0), false);
     const TourStep& step = steps[s.tour_step];
     ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.8f, 0.45f, 1.0f));
     ImGui::TextUnformatted(step.title.c_str());
@@ -239,7 +300,11 @@ void draw_tour(const Recording& r, PanelState& s) {
     ImGui::TextUnformatted(step.text.c_str());
     ImGui::PopTextWrapPos();
     ImGui::Spacing();
-    ImGui::TextDisabled("shown in: %s panel%s", step.panel.c_str(), step.layer >= 0 ? fmt(", layer %d", step.layer).c_str() : "");
+    if (step.layer >= 0) ImGui::TextDisabled("shown in: %s panel, layer %d", step.panel.c_str(), step.layer);
+    else ImGui::TextDisabled("shown in: %s panel", step.panel.c_str());
+    ImGui::Spacing();
+    step_diagram(r, s, s.tour_step);
+    ImGui::EndChild();
 }
 
 }  // namespace gemma4::viz
