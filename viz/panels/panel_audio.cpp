@@ -83,14 +83,15 @@ void draw_audio(const Recording& r, PanelState& s) {
     const double total_ms = a.mel_frames * frame_ms;
     const double step_ms = a.steps > 0 ? total_ms / a.steps : 0.0;
 
-    ImGui::Text("%.2f s of audio: %d mel frames (%.0f ms apart) → %d steps after subsampling (≈ %.0f ms each) → %d soft tokens",
+    ImGui::Text("%.2f s of audio: %d mel frames (%.0f ms apart) -> %d steps after subsampling (~%.0f ms each) -> %d soft tokens",
                 total_ms / 1000.0, a.mel_frames, frame_ms, a.steps, step_ms, a.soft_tokens);
     help_marker("The audio tower reads a log-mel spectrogram (how loud each pitch band is, every few milliseconds), shrinks "
                 "it in time with two stride-2 convolutions, runs a Conformer (attention plus convolution) over the steps, "
                 "and hands one soft token per step to the language model.");
 
     // ---- controls ----
-    static int step = 0;
+    static int step = -1;
+    if (step < 0) step = a.steps / 2;  // start mid-clip, where the window has its full left context
     step = std::clamp(step, 0, std::max(a.steps - 1, 0));
     ImGui::SetNextItemWidth(260);
     ImGui::SliderInt("step", &step, 0, std::max(a.steps - 1, 0));
@@ -108,11 +109,12 @@ void draw_audio(const Recording& r, PanelState& s) {
                 "means the tower never looks ahead, so it can run while the audio streams in.");
 
     // One time axis for every row: x = x0 + t / total_ms · width.
-    const float label_w = ImGui::CalcTextSize("subsampled ").x;
-    const float width = std::max(ImGui::GetContentRegionAvail().x - label_w - 8.0f, 100.0f);
+    const float label_w = ImGui::CalcTextSize("soft tokens  ").x;
+    const float help_w = ImGui::CalcTextSize("(?)").x + 2.0f * ImGui::GetStyle().ItemSpacing.x;
+    const float width = std::max(ImGui::GetContentRegionAvail().x - label_w - help_w, 100.0f);
     const float avail_h = ImGui::GetContentRegionAvail().y;
-    const float mel_h = std::clamp(avail_h * 0.32f, 64.0f, 220.0f);
-    const float sub_h = std::clamp(avail_h * 0.22f, 48.0f, 140.0f);
+    const float mel_h = std::clamp(avail_h * 0.36f, 64.0f, 280.0f);
+    const float sub_h = std::clamp(avail_h * 0.24f, 48.0f, 180.0f);
     ImDrawList* dl = ImGui::GetWindowDrawList();
     auto x_of_ms = [&](float x0, double ms) { return x0 + static_cast<float>(ms / total_ms) * width; };
     auto row_label = [&](const char* text) {
@@ -120,17 +122,23 @@ void draw_audio(const Recording& r, PanelState& s) {
         ImGui::TextUnformatted(text);
         ImGui::SameLine(label_w);
     };
-    // The chosen step's window as a band over a row: left context blue, its chunk yellow, right context red.
+    // The chosen step's window over a row: what it cannot see is dimmed (so the colours inside stay true), and bars
+    // along the top edge mark its left context (blue), its own chunk (yellow) and its right context (red).
     auto draw_window_band = [&](ImVec2 p0, float h) {
         if (a.steps <= 0) return;
         auto xs = [&](int st) { return x_of_ms(p0.x, st * step_ms); };
         const int lo = std::max(window.first, 0), hi = std::min(window.second, a.steps - 1);
+        const ImU32 dim = IM_COL32(0, 0, 0, 120);
+        dl->AddRectFilled(ImVec2(p0.x, p0.y), ImVec2(xs(lo), p0.y + h), dim);
+        dl->AddRectFilled(ImVec2(xs(hi + 1), p0.y), ImVec2(p0.x + width, p0.y + h), dim);
+        const float bar = std::min(5.0f, h * 0.3f);
         if (lo < chunk_start)
-            dl->AddRectFilled(ImVec2(xs(lo), p0.y), ImVec2(xs(chunk_start), p0.y + h), IM_COL32(80, 140, 255, 70));
-        dl->AddRectFilled(ImVec2(xs(chunk_start), p0.y), ImVec2(xs(chunk_end + 1), p0.y + h), IM_COL32(255, 220, 60, 60));
+            dl->AddRectFilled(ImVec2(xs(lo), p0.y), ImVec2(xs(chunk_start), p0.y + bar), IM_COL32(80, 140, 255, 255));
+        dl->AddRect(ImVec2(xs(chunk_start), p0.y), ImVec2(xs(chunk_end + 1), p0.y + h), IM_COL32(255, 220, 60, 230), 0.0f, 0, 2.0f);
+        dl->AddRectFilled(ImVec2(xs(chunk_start), p0.y), ImVec2(xs(chunk_end + 1), p0.y + bar), IM_COL32(255, 220, 60, 255));
         if (hi > chunk_end)
-            dl->AddRectFilled(ImVec2(xs(chunk_end + 1), p0.y), ImVec2(xs(hi + 1), p0.y + h), IM_COL32(255, 90, 90, 70));
-        dl->AddRect(ImVec2(xs(lo), p0.y), ImVec2(xs(hi + 1), p0.y + h), IM_COL32(255, 255, 255, 200), 0.0f, 0, 1.5f);
+            dl->AddRectFilled(ImVec2(xs(chunk_end + 1), p0.y), ImVec2(xs(hi + 1), p0.y + bar), IM_COL32(255, 90, 90, 255));
+        dl->AddRect(ImVec2(xs(lo), p0.y), ImVec2(xs(hi + 1), p0.y + h), IM_COL32(255, 255, 255, 200), 0.0f, 0, 1.0f);
         const float sx = xs(step) + 0.5f * (xs(step + 1) - xs(step));
         dl->AddLine(ImVec2(sx, p0.y), ImVec2(sx, p0.y + h), IM_COL32(255, 255, 255, 255), 1.0f);
     };
@@ -201,7 +209,7 @@ void draw_audio(const Recording& r, PanelState& s) {
         if (a.chunk > 0)
             for (int c = 0; c * a.chunk < a.steps; ++c) {
                 const float x0 = x_of_ms(p0.x, c * a.chunk * step_ms), x1 = x_of_ms(p0.x, std::min((c + 1) * a.chunk, a.steps) * step_ms);
-                dl->AddRectFilled(ImVec2(x0, p0.y), ImVec2(x1, p0.y + h), c % 2 ? IM_COL32(70, 90, 120, 255) : IM_COL32(50, 65, 90, 255));
+                dl->AddRectFilled(ImVec2(x0, p0.y), ImVec2(x1, p0.y + h), c % 2 ? IM_COL32(110, 135, 180, 255) : IM_COL32(70, 90, 130, 255));
             }
         draw_window_band(p0, h);
         if (ImGui::IsItemHovered() && a.steps > 0) {
@@ -209,8 +217,9 @@ void draw_audio(const Recording& r, PanelState& s) {
             ImGui::SetTooltip("step %d in chunk %d\nclick: choose this step", st, a.chunk > 0 ? st / a.chunk : 0);
             if (ImGui::IsItemClicked()) step = st;
         }
-        help_marker("The steps cut into attention chunks (alternating shades). Band: the chosen step's window (blue = left "
-                    "context, yellow = its chunk, red = right context).");
+        help_marker("The steps cut into attention chunks (alternating shades). Over every row, the chosen step's window stays "
+                    "bright and the rest is dimmed; the bars on top mark its left context (blue), its own chunk (yellow) "
+                    "and its right context (red).");
     }
 
     // ---- audio soft tokens on the time axis ----
@@ -231,7 +240,7 @@ void draw_audio(const Recording& r, PanelState& s) {
             const float x = x_of_ms(p0.x, t * 1000.0);
             dl->AddLine(ImVec2(x, p0.y + h), ImVec2(x, p0.y + h + 4), IM_COL32(200, 200, 200, 255));
             char buf[16];
-            std::snprintf(buf, sizeof buf, "%.2gs", t);
+            std::snprintf(buf, sizeof buf, "%gs", t);
             dl->AddText(ImVec2(x + 2, p0.y + h), IM_COL32(180, 180, 180, 255), buf);
         }
         if (ImGui::IsItemHovered() && a.soft_tokens > 0) {

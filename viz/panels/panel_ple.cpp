@@ -26,8 +26,11 @@ std::string token_label(const Recording& r, int t) {
 HeatmapHover layer_token_heatmap(const char* id, const Recording& r, PanelState& s, const std::vector<float>& values, int L, int T,
                                  float height, const char* what) {
     const float width = std::max(ImGui::GetContentRegionAvail().x - 4.0f, 50.0f);
-    const float lo = 0.0f;
-    const float hi = values.empty() ? 1.0f : *std::max_element(values.begin(), values.end());
+    // Colour from the smallest to the largest value: the contribution norms sit close together (each is the output
+    // of a norm), so a scale from 0 would paint them all one colour.
+    const float lo = values.empty() ? 0.0f : *std::min_element(values.begin(), values.end());
+    float hi = values.empty() ? 1.0f : *std::max_element(values.begin(), values.end());
+    if (hi <= lo) hi = lo + 1e-6f;
     int rows = 0, cols = 0;
     const std::vector<float> tile =
         downsample_grid(values.data(), L, T, T, static_cast<int>(height), static_cast<int>(width), false, rows, cols);
@@ -51,10 +54,21 @@ HeatmapHover layer_token_heatmap(const char* id, const Recording& r, PanelState&
             s.token = hover.col;
         }
     }
-    // Axis labels: first / last layer on the left edge inside the map, token range below.
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "scale 0 … %.3g", hi);
-    ImGui::TextDisabled("rows: layers 0 … %d (top to bottom)   columns: tokens 0 … %d   %s", L - 1, T - 1, buf);
+    // Token labels under the columns when a column is wide enough to hold a few characters.
+    const float col_w = width / static_cast<float>(T);
+    if (col_w >= ImGui::CalcTextSize("abc").x) {
+        const ImVec2 q = ImGui::GetCursorScreenPos();
+        const float line = ImGui::GetTextLineHeight();
+        for (int t = 0; t < T; ++t) {
+            const ImVec2 a(q.x + t * col_w, q.y), b(q.x + (t + 1) * col_w - 2.0f, q.y + line);
+            dl->PushClipRect(a, b, true);
+            dl->AddText(a, t == s.token ? IM_COL32(255, 255, 255, 255) : IM_COL32(170, 170, 170, 255), token_label(r, t).c_str());
+            dl->PopClipRect();
+        }
+        ImGui::Dummy(ImVec2(width, line));
+    }
+    ImGui::TextDisabled("rows: layers 0 ... %d (top to bottom)   columns: tokens 0 ... %d   colour: %.3g (dark) ... %.3g (bright)", L - 1,
+                        T - 1, lo, hi);
     return hover;
 }
 
@@ -103,8 +117,17 @@ const std::vector<float>& recorded_next_token_probs(const Recording& r) {
 }
 
 // Paired horizontal bars: before (blue) and after (orange) for each token id.
-void before_after_bars(const std::vector<int>& ids, const std::vector<float>& before, const std::vector<float>* after) {
-    const float label_w = ImGui::CalcTextSize("id 0000000").x + 8.0f;
+// The label of vocabulary id `id`: its decoded piece when the prompt holds that id (the recording has no vocabulary),
+// else the id.
+std::string vocab_label(const Recording& r, int id) {
+    const std::vector<int64_t>& tokens = r.meta().tokens;
+    for (size_t t = 0; t < tokens.size() && t < r.token_labels.size(); ++t)
+        if (tokens[t] == id) return "id " + std::to_string(id) + " " + r.token_labels[t];
+    return "id " + std::to_string(id);
+}
+
+void before_after_bars(const Recording& r, const std::vector<int>& ids, const std::vector<float>& before, const std::vector<float>* after) {
+    const float label_w = ImGui::CalcTextSize("id 0000000 wwwwwwww").x + 8.0f;
     const float bar_w = std::max(ImGui::GetContentRegionAvail().x - label_w - 70.0f, 60.0f);
     const float row_h = ImGui::GetTextLineHeight() + 4.0f;
     float top = 1e-9f;
@@ -113,8 +136,10 @@ void before_after_bars(const std::vector<int>& ids, const std::vector<float>& be
     for (int id : ids) {
         const ImVec2 p = ImGui::GetCursorScreenPos();
         char buf[48];
-        std::snprintf(buf, sizeof buf, "id %d", id);
-        dl->AddText(p, IM_COL32(220, 220, 220, 255), buf);
+        const std::string label = vocab_label(r, id);
+        dl->PushClipRect(p, ImVec2(p.x + label_w - 8.0f, p.y + row_h), true);
+        dl->AddText(p, IM_COL32(220, 220, 220, 255), label.c_str());
+        dl->PopClipRect();
         const float x0 = p.x + label_w;
         const float half = (row_h - 2.0f) * 0.5f;
         dl->AddRectFilled(ImVec2(x0, p.y), ImVec2(x0 + bar_w * before[id] / top, p.y + half), IM_COL32(90, 170, 240, 255));
@@ -122,7 +147,7 @@ void before_after_bars(const std::vector<int>& ids, const std::vector<float>& be
             dl->AddRectFilled(ImVec2(x0, p.y + half), ImVec2(x0 + bar_w * (*after)[id] / top, p.y + 2 * half),
                               IM_COL32(240, 150, 60, 255));
         if (after)
-            std::snprintf(buf, sizeof buf, "%.3f → %.3f", before[id], (*after)[id]);
+            std::snprintf(buf, sizeof buf, "%.3f -> %.3f", before[id], (*after)[id]);
         else
             std::snprintf(buf, sizeof buf, "%.3f", before[id]);
         dl->AddText(ImVec2(x0 + bar_w + 6.0f, p.y), IM_COL32(200, 200, 200, 255), buf);
@@ -155,7 +180,7 @@ void draw_ple(const Recording& r, PanelState& s) {
         return;
     }
     const int T = maps->T;
-    const float map_h = std::clamp(static_cast<float>(L) * 6.0f, 80.0f, 200.0f);
+    const float map_h = std::clamp(std::max(static_cast<float>(L) * 6.0f, ImGui::GetContentRegionAvail().y * 0.17f), 80.0f, 220.0f);
 
     ImGui::Separator();
     ImGui::Text("Gate openness: mean |gelu(gate)| over the %d gate channels", tc.hidden_size_per_layer_input);
@@ -170,15 +195,38 @@ void draw_ple(const Recording& r, PanelState& s) {
                 "model width and its norm). Compare rows to see which layers lean on the per-layer embeddings most.");
     layer_token_heatmap("##ple_norm", r, s, maps->contribution_norm, maps->L, T, map_h, "||ple_out||");
 
-    // Per-layer mean contribution, as bars (layer on x).
+    // Per-layer contribution as bars (layer on x): relative to the residual stream it is added to when that was
+    // recorded (text.<l>.ffn_residual: the stream just before the PLE block adds ple_out), else the plain norm.
     std::vector<float> per_layer(maps->L, 0.0f);
+    bool relative = true;
+    for (int l = 0; l < maps->L; ++l) {
+        const Tensor* res = r.probe(Probe::text_ffn_residual, l);
+        if (!res || res->dim(0) != T || res->data.empty()) relative = false;
+    }
     for (int l = 0; l < maps->L; ++l) {
         double acc = 0;
-        for (int t = 0; t < T; ++t) acc += maps->contribution_norm[static_cast<size_t>(l) * T + t];
+        const Tensor* res = relative ? r.probe(Probe::text_ffn_residual, l) : nullptr;
+        const int64_t D = res ? static_cast<int64_t>(res->data.size()) / T : 0;
+        for (int t = 0; t < T; ++t) {
+            double v = maps->contribution_norm[static_cast<size_t>(l) * T + t];
+            if (res) {
+                double sq = 0;
+                for (int64_t d = 0; d < D; ++d) sq += double(res->data[t * D + d]) * res->data[t * D + d];
+                v = sq > 0 ? v / std::sqrt(sq) : 0.0;
+            }
+            acc += v;
+        }
         per_layer[l] = static_cast<float>(acc / T);
     }
-    ImGui::Text("Mean contribution per layer (layer 0 … %d, left to right)", maps->L - 1);
-    help_marker("The contribution norm above, averaged over the tokens of the prompt: one bar per layer.");
+    const float top = *std::max_element(per_layer.begin(), per_layer.end());
+    if (relative)
+        ImGui::Text("PLE contribution relative to the residual stream, mean over tokens (layer 0 ... %d, left to right; top %.3g)",
+                    maps->L - 1, top);
+    else
+        ImGui::Text("Mean contribution norm per layer (layer 0 ... %d, left to right; top %.3g)", maps->L - 1, top);
+    help_marker(relative ? "||ple_out|| / ||residual stream|| at the point the PLE block adds to it, averaged over the prompt's "
+                           "tokens: 0.1 means the layer's per-layer embedding moves the stream by a tenth of its length."
+                         : "The contribution norm above, averaged over the tokens of the prompt: one bar per layer.");
     bar_chart("##ple_layer_bars", per_layer, ImVec2(std::max(ImGui::GetContentRegionAvail().x - 4.0f, 50.0f), 60.0f));
 
     // ---- ablation ----
@@ -214,7 +262,7 @@ void draw_ple(const Recording& r, PanelState& s) {
     help_marker("Runs the same prompt again with the ticked layers' PLE switched off; the comparison appears below.");
     if (s.rerun_requested) {
         ImGui::SameLine();
-        ImGui::TextDisabled("running…");
+        ImGui::TextDisabled("running...");
     }
 
     // ---- next-token distribution ----
@@ -226,17 +274,17 @@ void draw_ple(const Recording& r, PanelState& s) {
         help_marker("Total variation: half the summed absolute change of all token probabilities (0 = same distribution, "
                     "1 = no overlap). KL divergence: how surprised the original model would be by the ablated one's "
                     "predictions, in nats.");
-        before_after_bars(st.top_ids, s.probs_before, &s.probs_after);
+        before_after_bars(r, st.top_ids, s.probs_before, &s.probs_after);
     } else {
-        const std::vector<float>& probs = recorded_next_token_probs(r);
+        const std::vector<float>& probs = !s.probs_before.empty() ? s.probs_before : recorded_next_token_probs(r);
         if (probs.empty()) {
             ImGui::TextDisabled("The next-token distribution appears here after a rerun (text.logits was not recorded).");
         } else {
             const NextTokenStats st = compare_distributions(probs, probs, 8);
             ImGui::Text("Next token of the recorded run (top %zu); press Rerun to compare with an ablation", st.top_ids.size());
             help_marker("The model's probabilities for the token after the prompt, from the softmax of the last row of its "
-                        "logits. Token ids, since the recording carries no vocabulary.");
-            before_after_bars(st.top_ids, probs, nullptr);
+                        "logits. Ids with their text where the prompt holds the same token.");
+            before_after_bars(r, st.top_ids, probs, nullptr);
         }
     }
 }

@@ -73,9 +73,9 @@ void draw_grid(ImDrawList* dl, ImVec2 p0, ImVec2 size, int patch_rows, int patch
     const float pw = size.x / static_cast<float>(patch_cols), ph = size.y / static_cast<float>(patch_rows);
     if (pw >= 3.0f && ph >= 3.0f) {  // patch lines closer than 3 px would only grey the picture
         for (int c = 1; c < patch_cols; ++c)
-            if (c % k) dl->AddLine(ImVec2(p0.x + c * pw, p0.y), ImVec2(p0.x + c * pw, p0.y + size.y), IM_COL32(255, 255, 255, 60));
+            if (c % k) dl->AddLine(ImVec2(p0.x + c * pw, p0.y), ImVec2(p0.x + c * pw, p0.y + size.y), IM_COL32(255, 255, 255, 90));
         for (int r = 1; r < patch_rows; ++r)
-            if (r % k) dl->AddLine(ImVec2(p0.x, p0.y + r * ph), ImVec2(p0.x + size.x, p0.y + r * ph), IM_COL32(255, 255, 255, 60));
+            if (r % k) dl->AddLine(ImVec2(p0.x, p0.y + r * ph), ImVec2(p0.x + size.x, p0.y + r * ph), IM_COL32(255, 255, 255, 90));
     }
     for (int c = 0; c <= patch_cols; c += k)
         dl->AddLine(ImVec2(p0.x + c * pw, p0.y), ImVec2(p0.x + c * pw, p0.y + size.y), IM_COL32(255, 220, 60, 200), 1.5f);
@@ -114,7 +114,7 @@ void draw_vision(const Recording& r, PanelState& s) {
     const int rec_w = g.patch_cols * p, rec_h = g.patch_rows * p;
     const int cells = g.cells_rows * g.cells_cols;
 
-    ImGui::Text("Tower input %d×%d px → %d×%d patches of %d px → %d×%d pooled cells = %d soft tokens", rec_w, rec_h, g.patch_cols,
+    ImGui::Text("Tower input %d×%d px -> %d×%d patches of %d px -> %d×%d pooled cells = %d soft tokens", rec_w, rec_h, g.patch_cols,
                 g.patch_rows, p, g.cells_cols, g.cells_rows, cells);
     help_marker("The vision tower cuts the resized image into square patches (thin lines), runs a transformer over them, "
                 "then averages each k×k block of patches (thick yellow lines) into one cell. Each cell becomes one soft "
@@ -191,6 +191,13 @@ void draw_vision(const Recording& r, PanelState& s) {
             std::snprintf(buf, sizeof buf, "token %d puts %.1f%% of its attention on the image's %zu soft tokens (layer %d%s)", query,
                           100.0 * mass, image_positions.size(), s.layer, mean_heads ? ", mean over heads" : "");
             attention_note = buf;
+            const std::vector<LayerInfo>& infos = r.layers();
+            if (s.layer < static_cast<int>(infos.size()) && !infos[s.layer].global && infos[s.layer].window > 0 &&
+                query - image_positions.back() >= infos[s.layer].window) {
+                std::snprintf(buf, sizeof buf, "; layer %d is a sliding layer (window %d), so token %d sees only positions %d-%d, after the image",
+                              s.layer, infos[s.layer].window, query, query - infos[s.layer].window + 1, query);
+                attention_note += buf;
+            }
         }
     } else if (image_positions.empty()) {
         attention_note = "no image soft tokens (id " + std::to_string(cfg.image_token_id) + ") in the recorded tokens";
@@ -238,7 +245,8 @@ void draw_vision(const Recording& r, PanelState& s) {
         for (size_t i = 0; i < cell_weight.size(); ++i) {
             const int cr = static_cast<int>(i) / g.cells_cols, cc = static_cast<int>(i) % g.cells_cols;
             const ImU32 base = ramp_color(cell_weight[i] / top);
-            const ImU32 tint = (base & 0x00FFFFFFu) | (static_cast<ImU32>(40 + 150 * cell_weight[i] / top) << IM_COL32_A_SHIFT);
+            // Opacity grows with the weight, so cells the token ignores leave the picture as it is.
+            const ImU32 tint = (base & 0x00FFFFFFu) | (static_cast<ImU32>(200.0f * cell_weight[i] / top) << IM_COL32_A_SHIFT);
             dl->AddRectFilled(ImVec2(p0.x + cc * cw, p0.y + cr * chh), ImVec2(p0.x + (cc + 1) * cw, p0.y + (cr + 1) * chh), tint);
         }
     }
@@ -257,7 +265,9 @@ void draw_vision(const Recording& r, PanelState& s) {
         else
             ImGui::SetTooltip("cell (%d, %d): patches rows %d-%d, cols %d-%d", cr, cc, cr * k, cr * k + k - 1, cc * k, cc * k + k - 1);
     }
+    ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + img_size.x);
     ImGui::TextWrapped("%s", attention_note.c_str());
+    ImGui::PopTextWrapPos();
     ImGui::EndGroup();
 
     // ---- what the chosen budget would do ----
@@ -272,7 +282,7 @@ void draw_vision(const Recording& r, PanelState& s) {
         const ImagePlan plan = plan_image(orig_h, orig_w, budget, vc);
         const int patches = plan.patch_rows * plan.patch_cols;
         const int slots = budget * k * k;
-        ImGui::BulletText("resize %d×%d → %d×%d px (×%.2f)", orig_w, orig_h, plan.resized_width, plan.resized_height,
+        ImGui::BulletText("resize %d×%d -> %d×%d px (×%.2f)", orig_w, orig_h, plan.resized_width, plan.resized_height,
                           static_cast<double>(plan.resized_width) / orig_w);
         ImGui::BulletText("%d×%d = %d patches of %d px", plan.patch_cols, plan.patch_rows, patches, p);
         ImGui::BulletText("padding: %d of %d patch slots empty (budget %d × %d×%d)", slots - patches, slots, budget, k, k);
@@ -300,6 +310,41 @@ void draw_vision(const Recording& r, PanelState& s) {
         draw_grid(dl, q0, psize, plan.patch_rows, plan.patch_cols, k);
     } catch (const std::exception& e) {
         ImGui::TextWrapped("plan_image: %s", e.what());
+    }
+
+    // Attention mass on the image per layer, for the chosen token: which layers look at the picture at all.
+    if (!image_positions.empty() && T > 0) {
+        std::vector<float> mass(static_cast<size_t>(std::max(L, 0)), 0.0f);
+        bool any = false;
+        for (int l = 0; l < L; ++l) {
+            const Tensor* w = r.probe(Probe::text_attn_weights, l);
+            if (!w || query >= w->dim(1) || image_positions.back() >= w->dim(2)) continue;
+            any = true;
+            const int64_t h_n = w->dim(0), t_n = w->dim(1), s_n = w->dim(2);
+            const int h0 = mean_heads ? 0 : std::min<int>(s.head, static_cast<int>(h_n) - 1);
+            const int h1 = mean_heads ? static_cast<int>(h_n) : h0 + 1;
+            double acc = 0;
+            for (int h = h0; h < h1; ++h) {
+                const float* row = w->data.data() + (int64_t(h) * t_n + query) * s_n;
+                for (int pos : image_positions) acc += row[pos];
+            }
+            mass[l] = static_cast<float>(acc / (h1 - h0));
+        }
+        if (any) {
+            ImGui::Spacing();
+            ImGui::Text("Token %d's attention on the image, per layer (0 ... %d)", query, L - 1);
+            help_marker("The share of the chosen token's attention that lands on the image's soft tokens, one bar per "
+                        "decoder layer (scale 0 to 1). Sliding layers only see recent positions, so a token far after the "
+                        "image gets nothing from them. Click a bar to show that layer on the image.");
+            const ImVec2 b0 = ImGui::GetCursorScreenPos();
+            const float bw = right_w - 8.0f;
+            bar_chart("##vision_layer_mass", mass, ImVec2(bw, 56.0f), 1.0f);
+            if (ImGui::IsItemClicked() && L > 0)
+                s.layer = std::clamp(static_cast<int>((ImGui::GetMousePos().x - b0.x) / bw * L), 0, L - 1);
+            const float x = b0.x + (s.layer + 0.5f) * bw / L;
+            dl->AddTriangleFilled(ImVec2(x - 4, b0.y + 62), ImVec2(x + 4, b0.y + 62), ImVec2(x, b0.y + 56), IM_COL32(255, 255, 255, 255));
+            ImGui::Dummy(ImVec2(bw, 6.0f));
+        }
     }
     ImGui::EndGroup();
 }
