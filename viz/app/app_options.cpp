@@ -18,7 +18,7 @@ const std::vector<AppOption>& app_options() {
         {"--golden", "", "G.npz", "compare against this golden (divergence panel, golden-error colouring); with no -p the "
                                   "live run feeds the golden's own tokens"},
         {"--screenshot", "", "OUT.png", "render one panel (--panel) to a PNG and exit"},
-        {"--panel", "", "NAME", "the panel for --screenshot / --bench-frames (see --list-panels)"},
+        {"--panel", "", "NAME", "the panel for --screenshot / --bench-frames (see --list-panels; 'app' = the whole window)"},
         {"--layer", "", "N", "the decoder layer selected at start"},
         {"--width", "", "PX", "window width for --screenshot / --bench-frames (default 1280)"},
         {"--height", "", "PX", "window height for --screenshot / --bench-frames (default 800)"},
