@@ -17,8 +17,8 @@ namespace {
 
 constexpr float kMinCellPx = 2.0f;  // tiles never get finer than this: bounds the rectangles drawn per frame
 constexpr int kMinSpan = 4;         // smallest zoomed view, in tokens
-constexpr ImU32 kCausalTint = IM_COL32(200, 60, 60, 70);
-constexpr ImU32 kWindowTint = IM_COL32(60, 120, 220, 80);
+constexpr ImU32 kCausalTint = IM_COL32(150, 40, 40, 150);
+constexpr ImU32 kWindowTint = IM_COL32(40, 80, 170, 150);
 constexpr ImU32 kCausalEdge = IM_COL32(255, 110, 110, 255);
 constexpr ImU32 kWindowEdge = IM_COL32(120, 180, 255, 255);
 
@@ -194,6 +194,130 @@ void gqa_buttons(const LayerInfo& info, PanelState& s) {
     }
 }
 
+// Per head of one layer: how far back it looks on average and how much weight it puts on the first token,
+// from up to kStatRows query rows (enough to tell the heads apart without reading all of a 32 k map).
+constexpr int kStatRows = 256;
+struct HeadStats {
+    const Recording* recording = nullptr;
+    int layer = -1;
+    std::vector<float> look_back;    // [H] mean of Σ_k w·(q − k) over the sampled rows
+    std::vector<float> first_token;  // [H] mean weight on key 0
+};
+
+const HeadStats& head_stats(const Recording& r, const LayerInfo& info, int offset) {
+    static HeadStats hs;
+    if (hs.recording == &r && hs.layer == info.index) return hs;
+    hs.recording = &r, hs.layer = info.index;
+    hs.look_back.assign(info.q_heads, 0.0f);
+    hs.first_token.assign(info.q_heads, 0.0f);
+    for (int h = 0; h < info.q_heads; ++h) {
+        const auto m = attention_map(r, info.index, h);
+        if (!m || m->T <= 0) continue;
+        const int stride = std::max(1, m->T / kStatRows);
+        double back = 0, first = 0;
+        int n = 0;
+        for (int t = 0; t < m->T; t += stride, ++n) {
+            const int64_t q = t + offset;
+            for (int k = 0; k < m->S; ++k) back += double(m->at(t, k)) * double(q - k);
+            first += m->at(t, 0);
+        }
+        hs.look_back[h] = static_cast<float>(back / std::max(1, n));
+        hs.first_token[h] = static_cast<float>(first / std::max(1, n));
+    }
+    return hs;
+}
+
+// The keys the query token weighs most, largest first (cached per layer, head and token).
+const std::vector<std::pair<float, int>>& top_keys(const AttentionMap& m, int layer, int head, int token) {
+    static std::vector<std::pair<float, int>> top;
+    static const float* cached_w = nullptr;
+    static int cached_layer = -1, cached_head = -1, cached_token = -1;
+    if (cached_w == m.w && cached_layer == layer && cached_head == head && cached_token == token) return top;
+    cached_w = m.w, cached_layer = layer, cached_head = head, cached_token = token;
+    top.clear();
+    constexpr size_t kTop = 6;
+    for (int k = 0; k < m.S; ++k) {
+        const float w = m.at(token, k);
+        if (top.size() < kTop || w > top.back().first) {
+            top.emplace_back(w, k);
+            std::sort(top.begin(), top.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+            if (top.size() > kTop) top.pop_back();
+        }
+    }
+    return top;
+}
+
+void swatch(ImU32 color, const char* text) {
+    const ImVec2 p = ImGui::GetCursorScreenPos();
+    const float h = ImGui::GetFontSize();
+    ImGui::GetWindowDrawList()->AddRectFilled(ImVec2(p.x, p.y + 2), ImVec2(p.x + h, p.y + h - 2), color);
+    ImGui::Dummy(ImVec2(h + 2, h));
+    ImGui::SameLine(0, 4);
+    ImGui::TextUnformatted(text);
+}
+
+// Right of the map: the mask legend, the query token's strongest keys, and the heads of the layer side by
+// side.
+void side_column(const Recording& r, PanelState& s, const LayerInfo& info, const AttentionMap* m,
+                 int offset) {
+    ImGui::BeginGroup();
+    swatch(kCausalTint | IM_COL32(0, 0, 0, 255), "later tokens: causal mask");
+    if (info.window > 0) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "more than %d back: outside window", info.window - 1);
+        swatch(kWindowTint | IM_COL32(0, 0, 0, 255), buf);
+    }
+    if (!m) {
+        ImGui::EndGroup();
+        return;
+    }
+    ImGui::Spacing();
+    ImGui::Text("strongest keys of token %d:", s.token);
+    help_marker(
+        "The keys this query token takes the most from, with how far back each is. Many heads put a large "
+        "weight "
+        "on the first token, a resting place when nothing else matters (an attention sink).");
+    for (const auto& [w, k] : top_keys(*m, info.index, s.head, s.token))
+        ImGui::Text("  %.3f  key %d '%s' (%d back)", w, k, short_label(token_label(r, k), 10).c_str(),
+                    s.token + offset - k);
+    ImGui::Spacing();
+    const HeadStats& hs = head_stats(r, info, offset);
+    ImGui::TextUnformatted("heads of this layer:");
+    help_marker(
+        "For every query head: the mean distance it looks back (weights times distance, averaged over the "
+        "query tokens) and its mean weight on the first token. Heads of one KV group share keys and values "
+        "but can still look at different places. Click a row to show that head.");
+    const std::vector<int> kv_of = kv_head_of_query_heads(info);
+    // bars on the scale of the farthest a head could look: the window, or every earlier token
+    const float max_back =
+        static_cast<float>(std::max(1, info.window > 0 ? info.window - 1 : r.tokens() + offset - 1));
+    const float font = ImGui::GetFontSize();
+    const float bar_w = font * 7.0f;
+    ImGui::TextDisabled("head  look-back        on first token");
+    for (int h = 0; h < info.q_heads; ++h) {
+        char label[48];
+        std::snprintf(label, sizeof label, "q%-2d kv%-2d##head%d", h, kv_of[h], h);
+        if (ImGui::Selectable(label, h == s.head, 0, ImVec2(font * 4.5f, 0))) s.head = h;
+        ImGui::SameLine();
+        ImDrawList* dl = ImGui::GetWindowDrawList();
+        ImVec2 p = ImGui::GetCursorScreenPos();
+        ImGui::Dummy(ImVec2(bar_w, font));
+        dl->AddRectFilled(p, ImVec2(p.x + bar_w * hs.look_back[h] / max_back, p.y + font - 2),
+                          IM_COL32(90, 170, 240, 255));
+        dl->AddText(ImVec2(p.x + 2, p.y - 1), IM_COL32(255, 255, 255, 255),
+                    std::to_string(static_cast<int>(std::lround(hs.look_back[h]))).c_str());
+        ImGui::SameLine();
+        p = ImGui::GetCursorScreenPos();
+        ImGui::Dummy(ImVec2(bar_w, font));
+        dl->AddRectFilled(p, ImVec2(p.x + bar_w * std::clamp(hs.first_token[h], 0.0f, 1.0f), p.y + font - 2),
+                          IM_COL32(240, 170, 80, 255));
+        char buf[16];
+        std::snprintf(buf, sizeof buf, "%.2f", hs.first_token[h]);
+        dl->AddText(ImVec2(p.x + 2, p.y - 1), IM_COL32(255, 255, 255, 255), buf);
+    }
+    ImGui::EndGroup();
+}
+
 }  // namespace
 
 void draw_attention(const Recording& r, PanelState& s) {
@@ -353,7 +477,8 @@ void draw_attention(const Recording& r, PanelState& s) {
     const float font = ImGui::GetFontSize();
     const ImVec2 avail = ImGui::GetContentRegionAvail();
     const float plot_reserve = font * 9.0f;
-    float side = std::min(avail.x - font * 7.0f, avail.y - plot_reserve - font * 3.0f);
+    const float side_column_w = font * 24.0f;
+    float side = std::min(avail.x - font * 7.0f - side_column_w, avail.y - plot_reserve - font * 4.0f);
     side = std::max(side, 160.0f);
     float map_w = side, map_h = side * static_cast<float>(vis_rows) / vis_cols;
     map_h = std::clamp(map_h, 24.0f, side);
@@ -396,8 +521,8 @@ void draw_attention(const Recording& r, PanelState& s) {
         dl->AddLine(ImVec2(x_of(st.t0 + offset + 1), y_of(st.t0)),
                     ImVec2(x_of(st.t1 + offset + 1), y_of(st.t1)), kCausalEdge, 1.5f);
         if (info.window > 0)
-            dl->AddLine(ImVec2(x_of(st.t0 + offset - info.window + 1), y_of(st.t0)),
-                        ImVec2(x_of(st.t1 + offset - info.window + 1), y_of(st.t1)), kWindowEdge, 1.5f);
+            dl->AddLine(ImVec2(x_of(st.t0 + offset - info.window), y_of(st.t0)),
+                        ImVec2(x_of(st.t1 + offset - info.window), y_of(st.t1)), kWindowEdge, 1.5f);
     }
     // the selected query row
     if (s.token >= st.t0 && s.token < st.t1)
@@ -426,10 +551,15 @@ void draw_attention(const Recording& r, PanelState& s) {
     const float char_w = ImGui::CalcTextSize("M").x;
     const int key_chars = static_cast<int>(cell_w / char_w);
     float labels_h = font + 2;
-    if (key_chars >= 2) {
+    if (key_chars >= 1) {
+        // two staggered lines, so each label may use two cells' width
+        labels_h = 2 * font + 2;
         for (int k = st.s0; k < st.s1; ++k) {
-            const std::string lab = short_label(token_label(r, k), key_chars);
-            dl->AddText(ImVec2(x_of(k) + 1, p0.y + map_h + 2), label_col, lab.c_str());
+            const std::string lab =
+                short_label(token_label(r, k), std::max(1, static_cast<int>(2 * cell_w / char_w) - 1));
+            const float y = p0.y + map_h + 2 + ((k - st.s0) % 2) * font;
+            dl->AddText(ImVec2(x_of(k) + 1, y),
+                        k == s.token + offset ? IM_COL32(255, 255, 120, 255) : label_col, lab.c_str());
         }
     } else {
         const int ticks = std::max(2, static_cast<int>(map_w / (char_w * 8)));
@@ -441,6 +571,8 @@ void draw_attention(const Recording& r, PanelState& s) {
         }
     }
     dl->AddText(ImVec2(origin.x, p0.y + map_h + 2), IM_COL32(150, 150, 150, 255), "keys ->");
+    ImGui::SetCursorScreenPos(ImVec2(p0.x + map_w + font * 1.5f, origin.y));
+    side_column(r, s, info, map ? &*map : nullptr, offset);
     ImGui::SetCursorScreenPos(ImVec2(origin.x, p0.y + map_h + labels_h + 4));
 
     // interaction: wheel zooms around the cursor, drag pans, click picks the query, double click fits
@@ -493,7 +625,7 @@ void draw_attention(const Recording& r, PanelState& s) {
                 short_label(token_label(r, s.token), 24).c_str(), first_key, std::min(q, S - 1),
                 std::min(q, S - 1) - first_key + 1);
     if (!map) return;
-    const int bins = std::max(1, std::min(vis_cols, static_cast<int>((avail.x - margin) / kMinCellPx)));
+    const int bins = std::max(1, std::min(vis_cols, static_cast<int>(map_w / kMinCellPx)));
     static std::vector<float> row_values;
     row_values.assign(bins, 0.0f);
     for (int k = st.s0; k < st.s1; ++k) {
@@ -503,8 +635,7 @@ void draw_attention(const Recording& r, PanelState& s) {
     ImGui::TextDisabled("its weights over the keys in view:");
     help_marker(
         "The attention row of the query token: how much of each key's value it mixes in. The weights of a "
-        "row "
-        "sum to 1; masked keys get exactly 0.");
+        "row sum to 1; masked keys get exactly 0.");
     const float plot_h =
         std::max(font * 4.0f, std::min(font * 6.0f, ImGui::GetContentRegionAvail().y - font));
     ImGui::SetCursorScreenPos(ImVec2(origin.x + margin, ImGui::GetCursorScreenPos().y));

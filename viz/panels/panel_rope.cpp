@@ -4,8 +4,10 @@
 // viz/recording.* (rope_pairs, rope_score_error) and reference/rope.*; every number shown comes from the
 // loaded config via r.layers().
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <future>
 #include <map>
 #include <string>
 #include <tuple>
@@ -33,7 +35,8 @@ struct RopeState {
     int positions = 128;  // x range of the angle plot
     int position = 5;     // position of the dial
     bool show_denominator = true, show_all_pairs = true;
-    std::map<std::tuple<int, int, int>, double> score_error;  // (layer, convention, max distance) -> error
+    // score error against distance, per (layer, convention); computed on a worker when it would stall a frame
+    std::map<std::pair<int, int>, std::shared_future<std::vector<double>>> error_curves;
 };
 
 RopeState& state() {
@@ -41,12 +44,94 @@ RopeState& state() {
     return st;
 }
 
-double cached_score_error(RopeState& st, const LayerInfo& layer, RopeConvention c, int max_distance) {
-    const auto key = std::make_tuple(layer.index, static_cast<int>(c), max_distance);
-    auto it = st.score_error.find(key);
-    if (it == st.score_error.end())
-        it = st.score_error.emplace(key, rope_score_error(layer, c, max_distance)).first;
-    return it->second;
+// The distances the error curve is sampled at: 1, 2, 4, ... and max_distance itself.
+std::vector<int> curve_distances(int max_distance) {
+    std::vector<int> d;
+    for (int x = 1; x < max_distance; x *= 2) d.push_back(x);
+    d.push_back(std::max(1, max_distance));
+    return d;
+}
+
+// rope_score_error at every curve distance, or nullptr while a worker still computes it. rope_score_error
+// costs about 64 samples × distance × pairs sines and cosines; cheap curves (the tiny models) are computed at
+// once.
+const std::vector<double>* error_curve(RopeState& st, const LayerInfo& layer, RopeConvention c,
+                                       int max_distance) {
+    const auto key = std::make_pair(layer.index, static_cast<int>(c));
+    auto it = st.error_curves.find(key);
+    if (it == st.error_curves.end()) {
+        auto compute = [layer, c, max_distance] {
+            std::vector<double> errors;
+            for (int d : curve_distances(max_distance)) errors.push_back(rope_score_error(layer, c, d));
+            return errors;
+        };
+        const double cost = 64.0 * 2.0 * max_distance * layer.rope_pairs;
+        std::shared_future<std::vector<double>> f;
+        if (cost < 2e7) {
+            std::promise<std::vector<double>> p;
+            p.set_value(compute());
+            f = p.get_future().share();
+        } else {
+            f = std::async(std::launch::async, compute).share();
+        }
+        it = st.error_curves.emplace(key, std::move(f)).first;
+    }
+    if (it->second.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return nullptr;
+    return &it->second.get();
+}
+
+// Score error against distance (log2 axis), one curve per wrong convention.
+void error_plot(const std::vector<int>& distances, const std::vector<const std::vector<double>*>& curves,
+                const std::vector<ImU32>& colors, ImVec2 size) {
+    const ImVec2 p0 = ImGui::GetCursorScreenPos();
+    ImGui::InvisibleButton("##rope_error", size);
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    const float font = ImGui::GetFontSize();
+    const ImVec2 a(p0.x + font * 2.4f, p0.y + 2), b(p0.x + size.x, p0.y + size.y - font - 2);
+    dl->AddRect(a, b, kGridColor);
+    double top = 1e-9;
+    for (const auto* c : curves)
+        if (c)
+            for (double e : *c) top = std::max(top, e);
+    top *= 1.1;
+    const int n = static_cast<int>(distances.size());
+    auto x_of = [&](int i) {
+        const double lo = std::log2(distances.front()),
+                     hi = std::log2(std::max(distances.back(), distances.front() + 1));
+        return a.x + static_cast<float>((std::log2(distances[i]) - lo) / (hi - lo)) * (b.x - a.x);
+    };
+    auto y_of = [&](double e) { return b.y - static_cast<float>(e / top) * (b.y - a.y); };
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2g", top);
+    dl->AddText(ImVec2(p0.x, a.y), kTextColor, buf);
+    dl->AddText(ImVec2(p0.x, b.y - font), kTextColor, "0");
+    for (int i = 0; i < n; ++i) {
+        std::snprintf(buf, sizeof buf, "%d", distances[i]);
+        const float w = ImGui::CalcTextSize(buf).x;
+        if (i == 0 || i == n - 1 || (i % 2 == 0 && x_of(i) + w < x_of(n - 1) - w))
+            dl->AddText(ImVec2(std::min(x_of(i) - w / 2, b.x - w), b.y + 1), kTextColor, buf);
+    }
+    for (size_t c = 0; c < curves.size(); ++c) {
+        if (!curves[c]) continue;
+        for (int i = 0; i < n && i < static_cast<int>(curves[c]->size()); ++i) {
+            const ImVec2 pt(x_of(i), y_of((*curves[c])[i]));
+            if (i > 0) dl->AddLine(ImVec2(x_of(i - 1), y_of((*curves[c])[i - 1])), pt, colors[c], 2.0f);
+            dl->AddCircleFilled(pt, 3.0f, colors[c]);
+        }
+    }
+    if (ImGui::IsItemHovered() && n > 0) {
+        const float mx = ImGui::GetMousePos().x;
+        int best = 0;
+        for (int i = 1; i < n; ++i)
+            if (std::fabs(x_of(i) - mx) < std::fabs(x_of(best) - mx)) best = i;
+        std::string tip = "distances 0 ... " + std::to_string(distances[best]) + ":";
+        for (const auto* c : curves)
+            if (c && best < static_cast<int>(c->size())) {
+                std::snprintf(buf, sizeof buf, " %.3g", (*c)[best]);
+                tip += buf;
+            }
+        ImGui::SetTooltip("%s", tip.c_str());
+    }
 }
 
 // A short number: 12, 1.5k, 2.3M.
@@ -165,7 +250,7 @@ int frequency_plot(const LayerInfo& layer, const std::vector<RopePair>& right,
 // The angle (degrees, wrapped to [0, 360)) of one pair against position, one series per convention; no
 // segment is drawn across a wrap.
 void angle_plot(const std::vector<float>& inv_freqs, const std::vector<ImU32>& colors, int positions,
-                ImVec2 size) {
+                int marked_position, ImVec2 size) {
     const ImVec2 p0 = ImGui::GetCursorScreenPos();
     ImGui::InvisibleButton("##rope_angle", size);
     ImDrawList* dl = ImGui::GetWindowDrawList();
@@ -183,6 +268,8 @@ void angle_plot(const std::vector<float>& inv_freqs, const std::vector<ImU32>& c
     dl->AddText(ImVec2(b.x - ImGui::CalcTextSize(buf).x, b.y + 1), kTextColor, buf);
     const int samples = std::max(2, std::min(positions + 1, static_cast<int>(b.x - a.x)));
     dl->PushClipRect(a, b, true);
+    const float xm = a.x + static_cast<float>(marked_position) / std::max(1, positions) * (b.x - a.x);
+    dl->AddLine(ImVec2(xm, a.y), ImVec2(xm, b.y), IM_COL32(255, 255, 255, 90));
     for (size_t c = 0; c < inv_freqs.size(); ++c) {
         double prev_deg = 0;
         ImVec2 prev;
@@ -191,7 +278,7 @@ void angle_plot(const std::vector<float>& inv_freqs, const std::vector<ImU32>& c
             const double deg = std::fmod(pos * inv_freqs[c], kTwoPi) * 360.0 / kTwoPi;
             const ImVec2 pt(a.x + static_cast<float>(i) / (samples - 1) * (b.x - a.x),
                             b.y - static_cast<float>(deg / 360.0) * (b.y - a.y));
-            if (i > 0 && deg >= prev_deg) dl->AddLine(prev, pt, colors[c], 1.5f);
+            if (i > 0 && deg >= prev_deg) dl->AddLine(prev, pt, colors[c], c == 0 ? 4.0f : 1.5f);
             prev = pt, prev_deg = deg;
         }
     }
@@ -377,7 +464,7 @@ void draw_rope(const Recording& r, PanelState& s) {
     const float dial_d = font * 7.0f;
     const float plot_h =
         std::max(font * 7.0f, std::min(dial_d, ImGui::GetContentRegionAvail().y - font * 8.0f));
-    angle_plot(freqs, colors, st.positions,
+    angle_plot(freqs, colors, st.positions, st.position,
                ImVec2(std::max(100.0f, width - dial_d - 12), std::max(plot_h, dial_d)));
     ImGui::SameLine(0, 12);
     dial(freqs, colors, st.position, dial_d);
@@ -405,10 +492,18 @@ void draw_rope(const Recording& r, PanelState& s) {
     };
     const Row rows[] = {{RopeConvention::rotary_denominator, "denominator = rotated dims", kDenomColor},
                         {RopeConvention::all_pairs, "rotate every pair", kAllColor}};
+    std::vector<const std::vector<double>*> curves;
+    std::vector<ImU32> curve_colors;
     for (const Row& row : rows) {
-        const double err = cached_score_error(st, layer, row.convention, distance);
+        const std::vector<double>* curve = error_curve(st, layer, row.convention, distance);
+        curves.push_back(curve), curve_colors.push_back(row.color);
         legend_item(row.color, row.name);
         ImGui::SameLine(font * 14);
+        if (!curve) {
+            ImGui::TextDisabled("computing ...");
+            continue;
+        }
+        const double err = curve->back();
         const ImVec2 p = ImGui::GetCursorScreenPos();
         const float bar_w = std::max(40.0f, width - font * 22);
         ImGui::Dummy(ImVec2(bar_w, font));
@@ -419,6 +514,58 @@ void draw_rope(const Recording& r, PanelState& s) {
             row.color);
         ImGui::SameLine();
         ImGui::Text("%.3g", err);
+    }
+    bool any_error = false;
+    for (const auto* c : curves)
+        if (c)
+            for (double e : *c) any_error = any_error || e > 1e-6;
+    if (!wrong_differs || !any_error) {
+        ImGui::TextDisabled(
+            "Every pair rotates on this layer kind, so both wrong conventions give the same angles: "
+            "no error here. Switch to the global kind to see them differ.");
+    } else {
+        ImGui::TextUnformatted("score error against the longest distance averaged over:");
+        help_marker(
+            "Each point: the score error over every distance from 0 up to that one. Errors that grow with "
+            "distance hurt long contexts most.");
+        const float curve_h =
+            std::clamp(ImGui::GetContentRegionAvail().y - font * 2.0f, font * 6.0f, font * 16.0f);
+        error_plot(curve_distances(distance), curves, curve_colors, ImVec2(width, curve_h));
+    }
+
+    // ---- the numbers ----
+    if (ImGui::CollapsingHeader("every pair: frequency and wavelength")) {
+        constexpr ImGuiTableFlags kFlags = ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersInnerV |
+                                           ImGuiTableFlags_ScrollY | ImGuiTableFlags_SizingStretchSame;
+        if (ImGui::BeginTable("##rope_pairs", 5, kFlags, ImVec2(0, font * 14))) {
+            ImGui::TableSetupScrollFreeze(0, 1);
+            ImGui::TableSetupColumn("pair (dims)");
+            ImGui::TableSetupColumn("Gemma 4: rad / position");
+            ImGui::TableSetupColumn("wavelength");
+            ImGui::TableSetupColumn("wrong denominator");
+            ImGui::TableSetupColumn("every pair rotating");
+            ImGui::TableHeadersRow();
+            ImGuiListClipper clipper;
+            clipper.Begin(n_pairs);
+            while (clipper.Step())
+                for (int i = clipper.DisplayStart; i < clipper.DisplayEnd; ++i) {
+                    ImGui::TableNextRow();
+                    ImGui::TableNextColumn();
+                    ImGui::Text("%d (%d, %d)", i, 2 * i, 2 * i + 1);
+                    ImGui::TableNextColumn();
+                    if (right[i].rotated)
+                        ImGui::Text("%.4g", right[i].inv_freq);
+                    else
+                        ImGui::TextDisabled("0 (pass-through)");
+                    ImGui::TableNextColumn();
+                    ImGui::TextUnformatted(right[i].rotated ? human(right[i].wavelength).c_str() : "-");
+                    ImGui::TableNextColumn();
+                    ImGui::Text("%.4g rad, %s", denom[i].inv_freq, human(denom[i].wavelength).c_str());
+                    ImGui::TableNextColumn();
+                    ImGui::Text("%.4g rad, %s", all[i].inv_freq, human(all[i].wavelength).c_str());
+                }
+            ImGui::EndTable();
+        }
     }
 }
 
