@@ -2,6 +2,8 @@
 // the frames left after the convolutional subsampling, the Conformer's chunked attention window of a chosen step, and
 // the soft tokens the text decoder reads. Leaves out the waveform (a trace records features, not samples) and the
 // tower's per-layer attention probabilities.
+#include <GL/gl.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -22,8 +24,13 @@ struct TransposedCache {
     const float* source = nullptr;
     std::vector<float> data;
     float lo = 0, hi = 1;
+    // The coloured map as a texture at the size it was last drawn (a spectrogram is tens of thousands of cells:
+    // one texture instead of one rectangle each keeps the frame time down).
+    GLuint texture = 0;
+    const float* texture_source = nullptr;
+    int texture_rows = 0, texture_cols = 0;
 };
-const TransposedCache& time_on_x(TransposedCache& c, const Tensor& t) {
+TransposedCache& time_on_x(TransposedCache& c, const Tensor& t) {
     if (c.source == t.data.data()) return c;
     const int64_t rows = t.dim(0), cols = t.dim(1);
     c.data.assign(static_cast<size_t>(rows * cols), 0.0f);
@@ -43,16 +50,33 @@ const TransposedCache& time_on_x(TransposedCache& c, const Tensor& t) {
     return c;
 }
 
-// A [rows, cols] map (time on x) filling `size`, downsampled to the pixels it covers. Returns the hovered column in
-// the map's own coordinates (−1 when not hovered) and sets hovered_row.
-int time_heatmap(const char* id, const TransposedCache& c, int rows, int cols, ImVec2 size, int& hovered_row) {
+// A [rows, cols] map (time on x) filling `size`, downsampled to the pixels it covers and drawn as one texture. Returns
+// the hovered column in the map's own coordinates (-1 when not hovered) and sets hovered_row.
+int time_heatmap(const char* id, TransposedCache& c, int rows, int cols, ImVec2 size, int& hovered_row) {
     int out_rows = 0, out_cols = 0;
-    const std::vector<float> tile = downsample_grid(c.data.data(), rows, cols, cols, static_cast<int>(size.y), static_cast<int>(size.x),
-                                                    false, out_rows, out_cols);
+    const int max_rows = std::max(static_cast<int>(size.y), 1), max_cols = std::max(static_cast<int>(size.x), 1);
+    if (c.texture == 0 || c.texture_source != c.source || c.texture_rows != std::min(rows, max_rows) ||
+        c.texture_cols != std::min(cols, max_cols)) {
+        const std::vector<float> tile = downsample_grid(c.data.data(), rows, cols, cols, max_rows, max_cols, false, out_rows, out_cols);
+        std::vector<ImU32> pixels(tile.size());
+        for (size_t i = 0; i < tile.size(); ++i) pixels[i] = ramp_color((tile[i] - c.lo) / (c.hi - c.lo));
+        if (c.texture == 0) glGenTextures(1, &c.texture);
+        glBindTexture(GL_TEXTURE_2D, c.texture);
+        glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
+        glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
+        glPixelStorei(GL_UNPACK_ALIGNMENT, 1);
+        // ImU32 from IM_COL32 is R, G, B, A in memory order on little-endian machines: GL_RGBA bytes.
+        glTexImage2D(GL_TEXTURE_2D, 0, GL_RGBA, out_cols, out_rows, 0, GL_RGBA, GL_UNSIGNED_BYTE, pixels.data());
+        c.texture_source = c.source;
+        c.texture_rows = out_rows;
+        c.texture_cols = out_cols;
+    }
     const ImVec2 p0 = ImGui::GetCursorScreenPos();
-    const HeatmapHover h = heatmap(id, tile, out_rows, out_cols, size, c.lo, c.hi);
+    ImGui::PushID(id);
+    ImGui::Image((ImTextureID)(intptr_t)c.texture, size);
+    ImGui::PopID();
     hovered_row = -1;
-    if (h.row < 0) return -1;
+    if (!ImGui::IsItemHovered()) return -1;
     const ImVec2 m = ImGui::GetMousePos();
     hovered_row = std::clamp(static_cast<int>((m.y - p0.y) / size.y * rows), 0, rows - 1);
     return std::clamp(static_cast<int>((m.x - p0.x) / size.x * cols), 0, cols - 1);
@@ -166,7 +190,7 @@ void draw_audio(const Recording& r, PanelState& s) {
 
     // ---- mel spectrogram ----
     static TransposedCache mel_cache;
-    const TransposedCache& mel_t = time_on_x(mel_cache, *mel);
+    TransposedCache& mel_t = time_on_x(mel_cache, *mel);
     row_label("mel");
     const ImVec2 mel_p0 = ImGui::GetCursorScreenPos();
     int mel_row = -1;
@@ -181,7 +205,7 @@ void draw_audio(const Recording& r, PanelState& s) {
     // ---- subsampled frames ----
     if (const Tensor* sub = r.probe(Probe::audio_subsample); sub && !sub->data.empty()) {
         static TransposedCache sub_cache;
-        const TransposedCache& sub_t = time_on_x(sub_cache, *sub);
+        TransposedCache& sub_t = time_on_x(sub_cache, *sub);
         const int steps = static_cast<int>(sub->dim(0)), feats = static_cast<int>(sub->dim(1));
         row_label("subsampled");
         const ImVec2 sub_p0 = ImGui::GetCursorScreenPos();

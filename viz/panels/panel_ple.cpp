@@ -155,6 +155,54 @@ void before_after_bars(const Recording& r, const std::vector<int>& ids, const st
     }
 }
 
+// ple_maps() and the per-layer bars walk every PLE and residual probe (L·T·D values), so they are computed once per
+// recording, not once per frame.
+struct PleCache {
+    const Recording* recording = nullptr;
+    const Tensor* first_tensor = nullptr;
+    size_t tensor_count = 0;
+    std::optional<PleMaps> maps;
+    // Per layer, mean over tokens of ||ple_out|| / ||residual stream|| when text.<l>.ffn_residual (the stream the PLE
+    // block adds to) was recorded for every layer (relative), else of ||ple_out||.
+    std::vector<float> per_layer;
+    bool relative = false;
+};
+
+const PleCache& ple_cache(const Recording& r) {
+    static PleCache c;
+    const Tensor* first = r.tensors().empty() ? nullptr : &r.tensors().front();
+    if (c.recording == &r && c.first_tensor == first && c.tensor_count == r.tensors().size()) return c;
+    c = PleCache{};
+    c.recording = &r;
+    c.first_tensor = first;
+    c.tensor_count = r.tensors().size();
+    c.maps = ple_maps(r);
+    if (!c.maps || c.maps->T == 0) return c;
+    const int L = c.maps->L, T = c.maps->T;
+    c.per_layer.assign(static_cast<size_t>(L), 0.0f);
+    c.relative = true;
+    for (int l = 0; l < L; ++l) {
+        const Tensor* res = r.probe(Probe::text_ffn_residual, l);
+        if (!res || res->dim(0) != T || res->data.empty()) c.relative = false;
+    }
+    for (int l = 0; l < L; ++l) {
+        double acc = 0;
+        const Tensor* res = c.relative ? r.probe(Probe::text_ffn_residual, l) : nullptr;
+        const int64_t D = res ? static_cast<int64_t>(res->data.size()) / T : 0;
+        for (int t = 0; t < T; ++t) {
+            double v = c.maps->contribution_norm[static_cast<size_t>(l) * T + t];
+            if (res) {
+                double sq = 0;
+                for (int64_t d = 0; d < D; ++d) sq += double(res->data[t * D + d]) * res->data[t * D + d];
+                v = sq > 0 ? v / std::sqrt(sq) : 0.0;
+            }
+            acc += v;
+        }
+        c.per_layer[l] = static_cast<float>(acc / T);
+    }
+    return c;
+}
+
 }  // namespace
 
 void draw_ple(const Recording& r, PanelState& s) {
@@ -173,7 +221,8 @@ void draw_ple(const Recording& r, PanelState& s) {
                 "how much of it to let in, and a projection adds the result back into the residual stream. The tables "
                 "can live in slow memory (flash), which is how the E models keep their fast-memory footprint small.");
 
-    const std::optional<PleMaps> maps = ple_maps(r);
+    const PleCache& cache = ple_cache(r);
+    const std::optional<PleMaps>& maps = cache.maps;
     if (!maps || maps->T == 0) {
         ImGui::TextWrapped("This run recorded no PLE probes (text.<l>.ple_gate, text.<l>.ple_out). Run the prompt again "
                            "from the inspector, or trace with those probes (gemma4 trace --probes 'text.*').");
@@ -195,29 +244,8 @@ void draw_ple(const Recording& r, PanelState& s) {
                 "model width and its norm). Compare rows to see which layers lean on the per-layer embeddings most.");
     layer_token_heatmap("##ple_norm", r, s, maps->contribution_norm, maps->L, T, map_h, "||ple_out||");
 
-    // Per-layer contribution as bars (layer on x): relative to the residual stream it is added to when that was
-    // recorded (text.<l>.ffn_residual: the stream just before the PLE block adds ple_out), else the plain norm.
-    std::vector<float> per_layer(maps->L, 0.0f);
-    bool relative = true;
-    for (int l = 0; l < maps->L; ++l) {
-        const Tensor* res = r.probe(Probe::text_ffn_residual, l);
-        if (!res || res->dim(0) != T || res->data.empty()) relative = false;
-    }
-    for (int l = 0; l < maps->L; ++l) {
-        double acc = 0;
-        const Tensor* res = relative ? r.probe(Probe::text_ffn_residual, l) : nullptr;
-        const int64_t D = res ? static_cast<int64_t>(res->data.size()) / T : 0;
-        for (int t = 0; t < T; ++t) {
-            double v = maps->contribution_norm[static_cast<size_t>(l) * T + t];
-            if (res) {
-                double sq = 0;
-                for (int64_t d = 0; d < D; ++d) sq += double(res->data[t * D + d]) * res->data[t * D + d];
-                v = sq > 0 ? v / std::sqrt(sq) : 0.0;
-            }
-            acc += v;
-        }
-        per_layer[l] = static_cast<float>(acc / T);
-    }
+    const std::vector<float>& per_layer = cache.per_layer;
+    const bool relative = cache.relative;
     const float top = *std::max_element(per_layer.begin(), per_layer.end());
     if (relative)
         ImGui::Text("PLE contribution relative to the residual stream, mean over tokens (layer 0 ... %d, left to right; top %.3g)",
