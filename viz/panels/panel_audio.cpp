@@ -82,9 +82,18 @@ int time_heatmap(const char* id, TransposedCache& c, int rows, int cols, ImVec2 
     return std::clamp(static_cast<int>((m.x - p0.x) / size.x * cols), 0, cols - 1);
 }
 
+// Every line of text in the panel wraps at the window's edge (panels also open in narrow columns).
+struct WrapAtWindowEdge {
+    WrapAtWindowEdge() { ImGui::PushTextWrapPos(0.0f); }
+    ~WrapAtWindowEdge() { ImGui::PopTextWrapPos(); }
+    WrapAtWindowEdge(const WrapAtWindowEdge&) = delete;
+    WrapAtWindowEdge& operator=(const WrapAtWindowEdge&) = delete;
+};
+
 }  // namespace
 
 void draw_audio(const Recording& r, PanelState& s) {
+    const WrapAtWindowEdge wrap;
     (void)s;
     const ModelConfig& cfg = r.config();
     if (!cfg.audio) {
@@ -259,7 +268,13 @@ void draw_audio(const Recording& r, PanelState& s) {
                               i == step ? IM_COL32(255, 255, 255, 255) : IM_COL32(120, 200, 140, 255));
         }
         // Seconds ticks below the strip.
-        const double tick_s = total_ms > 8000 ? 2.0 : total_ms > 3000 ? 0.5 : 0.25;
+        // The smallest tick spacing that leaves room for its label (about 60 px).
+        double tick_s = 60.0;
+        for (double candidate : {0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0})
+            if (candidate / (total_ms / 1000.0) * width >= 60.0f) {
+                tick_s = candidate;
+                break;
+            }
         for (double t = 0; t * 1000.0 <= total_ms + 1e-6; t += tick_s) {
             const float x = x_of_ms(p0.x, t * 1000.0);
             dl->AddLine(ImVec2(x, p0.y + h), ImVec2(x, p0.y + h + 4), IM_COL32(200, 200, 200, 255));

@@ -203,9 +203,18 @@ const PleCache& ple_cache(const Recording& r) {
     return c;
 }
 
+// Every line of text in the panel wraps at the window's edge (panels also open in narrow columns).
+struct WrapAtWindowEdge {
+    WrapAtWindowEdge() { ImGui::PushTextWrapPos(0.0f); }
+    ~WrapAtWindowEdge() { ImGui::PopTextWrapPos(); }
+    WrapAtWindowEdge(const WrapAtWindowEdge&) = delete;
+    WrapAtWindowEdge& operator=(const WrapAtWindowEdge&) = delete;
+};
+
 }  // namespace
 
 void draw_ple(const Recording& r, PanelState& s) {
+    const WrapAtWindowEdge wrap;
     const TextConfig& tc = r.config().text;
     if (!tc.has_ple()) {
         ImGui::TextWrapped("%s has no per-layer embeddings (hidden_size_per_layer_input = 0): PLE is a feature of the "

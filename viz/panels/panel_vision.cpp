@@ -89,9 +89,18 @@ std::string token_label(const Recording& r, int t) {
     return std::to_string(t);
 }
 
+// Every line of text in the panel wraps at the window's edge (panels also open in narrow columns).
+struct WrapAtWindowEdge {
+    WrapAtWindowEdge() { ImGui::PushTextWrapPos(0.0f); }
+    ~WrapAtWindowEdge() { ImGui::PopTextWrapPos(); }
+    WrapAtWindowEdge(const WrapAtWindowEdge&) = delete;
+    WrapAtWindowEdge& operator=(const WrapAtWindowEdge&) = delete;
+};
+
 }  // namespace
 
 void draw_vision(const Recording& r, PanelState& s) {
+    const WrapAtWindowEdge wrap;
     const ModelConfig& cfg = r.config();
     if (!cfg.vision) {
         ImGui::TextWrapped("%s has no vision tower (a text-only checkpoint). Open a model with one, e.g. -m tiny-e2b.",
@@ -206,8 +215,11 @@ void draw_vision(const Recording& r, PanelState& s) {
     }
 
     // ---- the image the tower saw, with grid and attention ----
+    // Image and budget column side by side in a wide window, one above the other in a narrow one.
     const float avail = ImGui::GetContentRegionAvail().x;
-    const float left_w = std::max(avail * 0.56f, 120.0f), right_w = std::max(avail - left_w - 16.0f, 100.0f);
+    const bool side_by_side = avail >= 700.0f;
+    const float left_w = side_by_side ? avail * 0.56f : std::max(avail - 8.0f, 120.0f);
+    const float right_w = side_by_side ? std::max(avail - left_w - 16.0f, 100.0f) : left_w;
     const float max_h = std::max(ImGui::GetContentRegionAvail().y - ImGui::GetTextLineHeightWithSpacing() * 9.0f, 160.0f);
     const float scale = std::min(left_w / static_cast<float>(rec_w), max_h / static_cast<float>(rec_h));
     const ImVec2 img_size(rec_w * scale, rec_h * scale);
@@ -271,7 +283,7 @@ void draw_vision(const Recording& r, PanelState& s) {
     ImGui::EndGroup();
 
     // ---- what the chosen budget would do ----
-    ImGui::SameLine(0.0f, 16.0f);
+    if (side_by_side) ImGui::SameLine(0.0f, 16.0f);
     ImGui::BeginGroup();
     const int orig_w = have_original ? s.image_width : rec_w, orig_h = have_original ? s.image_height : rec_h;
     const int budget = kImageBudgets[budget_index];
