@@ -277,7 +277,7 @@ void draw_vision(const Recording& r, PanelState& s) {
         else
             ImGui::SetTooltip("cell (%d, %d): patches rows %d-%d, cols %d-%d", cr, cc, cr * k, cr * k + k - 1, cc * k, cc * k + k - 1);
     }
-    ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + img_size.x);
+    ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + std::max(img_size.x, left_w));
     ImGui::TextWrapped("%s", attention_note.c_str());
     ImGui::PopTextWrapPos();
     ImGui::EndGroup();
