@@ -39,6 +39,7 @@ struct LayerInfo {
     int rope_pairs = 0;     // Dh / 2
     int rotated_pairs = 0;  // pairs that RoPE turns (p-RoPE on global layers: fewer than rope_pairs)
     double rope_theta = 0;
+    double rope_factor = 1;  // divides inv_freq (RopeParams::factor; 1 in every released model)
     bool kv_shared = false;  // reads the K/V of kv_source
     int kv_source = 0;
     bool k_eq_v = false;
@@ -56,6 +57,9 @@ public:
     static Recording from_trace(const std::string& npz_path, const std::string& model_dir_or_name = "");
     // A run recorded in memory (live runs of the inspector).
     static Recording from_probes(const ModelConfig& cfg, const std::vector<RecordingSink::Entry>& probes, const TraceMeta& meta);
+    // Arrays already in memory (read_npz, trace_forward): meta.* entries give the meta, the rest become tensors.
+    // `where` names the source in errors.
+    static Recording from_arrays(const ModelConfig& cfg, const std::vector<NpyArray>& arrays, const std::string& where);
 
     const ModelConfig& config() const { return config_; }
     const TraceMeta& meta() const { return meta_; }
@@ -94,6 +98,8 @@ struct AttentionMap {
 std::optional<AttentionMap> attention_map(const Recording& r, int layer, int head);
 // Down-sampled tile of an attention map for drawing: the max of each block of (T / rows) × (S / cols) cells, so a
 // 32 k × 32 k map is drawn from what is visible ([t0, t1) × [s0, s1)) at the panel's resolution. out[rows, cols].
+// The range is clamped to the map; block r covers rows [t0 + ⌊r·n/rows⌋, t0 + ⌊(r+1)·n/rows⌋) (n = t1 − t0), and when
+// rows > n a block shows the one cell t0 + ⌊r·n/rows⌋ (cells repeat); columns likewise. Empty range → zeros.
 std::vector<float> attention_tile(const AttentionMap& m, int t0, int t1, int s0, int s1, int rows, int cols);
 
 // ---- p-RoPE ---------------------------------------------------------------------------------------------------------
@@ -132,6 +138,7 @@ struct PleMaps {
     int L = 0, T = 0;
     std::vector<float> gate_mean_abs;     // [L, T] mean |gelu(gate)| over P
     std::vector<float> contribution_norm; // [L, T] ‖ple_out‖ (what the layer adds to the residual stream)
+    std::vector<uint8_t> recorded;        // [L] 1 where the layer's ple_gate / ple_out were recorded (else rows of 0)
 };
 std::optional<PleMaps> ple_maps(const Recording& r);
 
@@ -150,7 +157,9 @@ struct AudioSummary {
     int chunk = 0, left = 0, right = 0;
 };
 std::optional<AudioSummary> audio_summary(const Recording& r);
-std::pair<int, int> audio_window(const AudioSummary& a, int step);  // [first, last] key step
+// [first, last] key step: first = max(0, step − left + 1), last = min(steps − 1, step + max(right − 1, 0)), the
+// rule of reference/ops.cpp audio_attention (0 ≤ q − k < left, or 0 < k − q < right).
+std::pair<int, int> audio_window(const AudioSummary& a, int step);
 
 // ---- divergence -----------------------------------------------------------------------------------------------------
 // The probe-by-probe comparison against another run (a golden, another backend), in execution order.
