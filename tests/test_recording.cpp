@@ -222,7 +222,7 @@ TEST_CASE("recording: the mask of a sliding layer and GQA head groups") {
     CHECK_THROWS_AS(kv_head_of_query_heads(bad), Error);
 }
 
-TEST_CASE("recording: p-RoPE pairs equal the decoder's table; the wrong conventions change the scores") {
+TEST_CASE("recording: p-RoPE pairs equal the decoder's table and the wrong conventions change the scores") {
     const std::vector<LayerInfo> e2b = layer_infos(config_e2b().text);
     const LayerInfo& global = e2b[4];
     const LayerInfo& sliding = e2b[0];
@@ -266,7 +266,7 @@ TEST_CASE("recording: p-RoPE pairs equal the decoder's table; the wrong conventi
     CHECK(rope_score_error(sliding, RopeConvention::all_pairs, 1024) == 0.0);
 }
 
-TEST_CASE("recording: a live tiny-26b-a4b run — MoE routing, rope table, attention maps, tokens") {
+TEST_CASE("recording: a live tiny-26b-a4b run: MoE routing, rope table, attention maps, tokens") {
     const Recording r = live_run("tiny-26b-a4b");
     const int T = static_cast<int>(kTokens.size());
     CHECK(r.tokens() == T);
@@ -458,7 +458,7 @@ TEST_CASE("recording: attention_tile max-pools blocks, repeats cells when enlarg
     CHECK(attention_tile(m, 0, 4, 0, 6, 0, 3).empty());
 }
 
-TEST_CASE("recording: save and from_trace round trip; errors name the file") {
+TEST_CASE("recording: save and from_trace round trip and errors that name the file") {
     test::TempDir dir("recording");
     const Recording r = live_run("tiny-e2b");
     const std::string path = dir.file("run.npz");
@@ -513,7 +513,7 @@ TEST_CASE("recording: save and from_trace round trip; errors name the file") {
     CHECK_THROWS_AS(Recording::from_trace(anonymous, "no-such-model"), Error);
 }
 
-TEST_CASE("recording: compare_recordings names the first divergence; layer_of_probe") {
+TEST_CASE("recording: compare_recordings names the first divergence and layer_of_probe") {
     const Recording r = live_run("tiny-e2b");
     std::vector<RecordingSink::Entry> perturbed = entries_of(r);
     for (RecordingSink::Entry& e : perturbed)

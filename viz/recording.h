@@ -53,7 +53,8 @@ class Recording {
 public:
     Recording() = default;
     // A trace written by `gemma4 trace` (or a golden). The config comes from `model_dir_or_name` when given, else from
-    // the trace's meta.model when it names a checkpoint that opens (bundled names work); else an Error naming the file.
+    // the trace's meta.model when it names a checkpoint that opens (bundled names work; only config.json is read) or a
+    // variant of config_for_variant ("gemma-4-e2b"); else an Error naming the file. Tensors are kept in execution order.
     static Recording from_trace(const std::string& npz_path, const std::string& model_dir_or_name = "");
     // A run recorded in memory (live runs of the inspector).
     static Recording from_probes(const ModelConfig& cfg, const std::vector<RecordingSink::Entry>& probes, const TraceMeta& meta);
