@@ -10,7 +10,18 @@
 
 namespace gemma4::cl {
 
-ClBackend::ClBackend(const ClBackendOptions& options) : cl_(std::make_unique<ClContext>(options.device)), strict_(options.strict) {}
+ClBackend::ClBackend(const ClBackendOptions& options)
+    : cl_(std::make_unique<ClContext>(options.device)), resident_(std::make_unique<ClResidency>(*cl_)), strict_(options.strict) {
+    cl_->set_io(resident_.get());
+}
+
+ClBackend::~ClBackend() {
+    if (cl_) cl_->set_io(nullptr);
+}
+
+void ClBackend::copy(float* dst, const float* src, int64_t n) {
+    if (n > 0) resident_->copy(dst, src, static_cast<size_t>(n) * sizeof(float));
+}
 
 void ClBackend::fallback(const std::string& op, const std::string& why) {
     if (strict_)
@@ -37,13 +48,19 @@ bool has_matmul_kernel(DType d) { return d == DType::F32 || d == DType::BF16 || 
 void ClBackend::matmul(float* out, const float* x, const WeightView& W, int T) {
     if (!has_matmul_kernel(W.dtype)) {
         fallback("matmul", std::string("weight dtype ") + dtype_name(W.dtype) + " has no kernel");
-        return host_.matmul(out, x, W, T);
+        to_host(x, int64_t(T) * W.cols);
+        host_.matmul(out, x, W, T);
+        return from_host(out, int64_t(T) * W.rows);
     }
     if (T <= 0 || W.rows == 0) return;
     cl_matmul(*cl_, out, x, resident(W), T);
 }
 
-void ClBackend::matmul_nt(float* out, const float* a, const float* b, int M, int N, int K) { cl_matmul_nt(*cl_, out, a, b, M, N, K); }
+void ClBackend::matmul_nt(float* out, const float* a, const float* b, int M, int N, int K) {
+    // b larger than one allocation goes up in row blocks from the host copy (cl_matmul_nt), which must be current.
+    if (uint64_t(N) * uint64_t(K) * sizeof(float) > cl_->max_alloc_bytes()) to_host(b, int64_t(N) * K);
+    cl_matmul_nt(*cl_, out, a, b, M, N, K);
+}
 void ClBackend::rms_norm(float* out, const float* x, const float* w, int64_t rows, int n, float eps) { cl_rms_norm(*cl_, out, x, w, rows, n, eps); }
 void ClBackend::rope(float* x, int T, int heads, int Dh, const int64_t* positions, const float* inv_freq) {
     cl_rope(*cl_, x, T, heads, Dh, positions, inv_freq);
@@ -67,7 +84,8 @@ void ClBackend::standardize(float* x, int64_t rows, int n, const float* bias, co
 void ClBackend::embed_rows(float* out, const WeightView& table, const int32_t* ids, int T, float s) {
     if (!has_matmul_kernel(table.dtype)) {
         fallback("embed_rows", std::string("table dtype ") + dtype_name(table.dtype) + " has no kernel");
-        return host_.embed_rows(out, table, ids, T, s);
+        host_.embed_rows(out, table, ids, T, s);
+        return from_host(out, int64_t(T) * table.cols);
     }
     cl_embed_rows(*cl_, table, ids, T, s, out);
 }
@@ -91,9 +109,16 @@ void ClBackend::attention(float* out, float* weights, const float* q, const floa
     const uint64_t row_bytes = uint64_t(s.H) * s.S * sizeof(float);
     if (q_bytes > limit || kv_bytes > limit || row_bytes > std::min<uint64_t>(limit, kAttentionScratchBytes)) {
         fallback("attention", "q, k / v or one query's scores [H, S] are over the device's largest allocation");
-        return host_.attention(out, weights, q, k, v, q_pos, k_pos, q_block, k_block, rule, s);
+        to_host(q, int64_t(s.T) * s.H * s.Dh);
+        to_host(k, int64_t(s.S) * s.Hkv * s.Dh);
+        to_host(v, int64_t(s.S) * s.Hkv * s.Dh);
+        host_.attention(out, weights, q, k, v, q_pos, k_pos, q_block, k_block, rule, s);
+        from_host(out, int64_t(s.T) * s.H * s.Dh);
+        if (weights) from_host(weights, int64_t(s.H) * s.T * s.S);
+        return;
     }
     cl_attention(*cl_, out, weights, q, k, v, q_pos, k_pos, q_block, k_block, rule, s);
+    if (weights) from_host(weights, int64_t(s.H) * s.T * s.S);  // read straight into the host buffer
 }
 void ClBackend::rope_2d(float* x, int N, int H, int Dh, const int32_t* pos_x, const int32_t* pos_y, const float* inv_freq) {
     cl_rope_2d(*cl_, x, N, H, Dh, pos_x, pos_y, inv_freq);

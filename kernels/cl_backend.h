@@ -1,12 +1,20 @@
 // cl_backend.h — the OpenCL Backend (reference/backend.h): every op of ops.h runs as a kernel of kernels/*.cl on one
-// device. Weights are uploaded once, on first use, and stay resident (split into row blocks where a weight is larger
-// than the device's largest allocation); the PLE and token-embedding tables stay on the host and only the rows a step
-// needs travel (embed_rows). Activations are the model's named host buffers: each op uploads its inputs and downloads
-// its outputs, so probes read them without asking the device (a copy on PoCL, where the device is the CPU; the
-// transfers, not the kernels, dominate on a discrete GPU — see the closing note of issue [4/9]).
+// device, and what the model computes stays there.
+//
+// Weights are uploaded once, on first use, and stay resident (split into row blocks where a weight is larger than the
+// device's largest allocation); the PLE and token-embedding tables stay on the host and only the rows a step needs
+// travel (embed_rows). Activations stay on the device between ops: the model hands over host pointers, and
+// ClResidency (cl_resident.h) keeps a device mirror of each host activation range, found by address, so an op's
+// inputs are uploaded only where the host wrote them last and its outputs are not downloaded at all. The host copy is
+// brought up to date only through Backend::to_host — a probe a listener wants, the MoE routing ids and weights, the
+// logits — so a decode step with no listener downloads the logits [1, V] and the MoE layers' top-k (8·T·K bytes
+// each), and uploads only the control data: token ids and embedding rows, positions, routing lists, norm weights.
+// The KV cache lives in the mirrors too: append, trim and growth are Backend::copy on the device.
+// ClContext::bytes_uploaded / bytes_downloaded count every transfer (tests/test_resident.cpp asserts on them).
 //
 // An op this backend cannot run on the device (a weight dtype without a kernel, a shape over a device limit) runs the
-// reference op on the host and says so once on stderr; with strict = true (--strict-device) that is an error instead.
+// reference op on the host — its inputs brought to the host first, its outputs marked host-newer after — and says so
+// once on stderr; with strict = true (--strict-device) that is an error instead.
 #pragma once
 
 #include <map>
@@ -17,6 +25,7 @@
 
 #include "backend.h"
 #include "cl_ops.h"
+#include "cl_resident.h"
 #include "cl_runtime.h"
 
 namespace gemma4::cl {
@@ -29,8 +38,16 @@ struct ClBackendOptions {
 class ClBackend : public Backend {
 public:
     explicit ClBackend(const ClBackendOptions& options = {});
+    ~ClBackend() override;
     std::string name() const override { return "opencl"; }
     ClContext& context() { return *cl_; }
+    const ClResidency& residency() const { return *resident_; }
+
+    void to_host_bytes(const void* p, size_t bytes) override { resident_->to_host(p, bytes); }
+    void from_host_bytes(const void* p, size_t bytes) override { resident_->from_host(p, bytes); }
+    void on_alloc_bytes(const void* p, size_t bytes) override { resident_->on_alloc(p, bytes); }
+    void on_free_bytes(const void* p, size_t bytes) override { resident_->on_free(p, bytes); }
+    void copy(float* dst, const float* src, int64_t n) override;
     const std::set<std::string>& fallbacks() const { return fallbacks_; }  // ops that ran on the host so far
     size_t resident_weight_bytes() const { return resident_bytes_; }
 
@@ -75,6 +92,7 @@ private:
     const ClWeight& resident(const WeightView& W);
 
     std::unique_ptr<ClContext> cl_;
+    std::unique_ptr<ClResidency> resident_;  // installed as cl_'s HostIo
     bool strict_ = false;
     RefBackend host_;
     std::set<std::string> fallbacks_;

@@ -57,8 +57,8 @@ void cl_matmul(ClContext& cl, float* out, const float* x, const WeightView& W, i
     const char* kernel_name = matmul_kernel_name(W.dtype, "cl_matmul");
     const size_t row_bytes = static_cast<size_t>(in) * dtype_size(W.dtype);
     const int64_t block = matmul_block_rows(cl, out_dim, row_bytes, "cl_matmul");
-    const Buffer x_buf = cl.upload(x, bytes_of(int64_t(T) * in), "matmul input x[T, in]");
-    const Buffer out_buf = cl.alloc(bytes_of(int64_t(T) * out_dim), "matmul output [T, out]");
+    const Buffer x_buf = cl.in(x, bytes_of(int64_t(T) * in), "matmul input x[T, in]");
+    const Buffer out_buf = cl.out(out, bytes_of(int64_t(T) * out_dim), "matmul output [T, out]");
     for (int64_t row0 = 0; row0 < out_dim; row0 += block) {
         const int64_t rows = std::min(block, out_dim - row0);
         const Buffer w_buf = cl.upload(W.data + row0 * static_cast<int64_t>(row_bytes), static_cast<size_t>(rows) * row_bytes,
@@ -66,19 +66,32 @@ void cl_matmul(ClContext& cl, float* out, const float* x, const WeightView& W, i
         enqueue_matmul_block(cl, kernel_name, out_buf, x_buf, w_buf, T, in, out_dim, row0, rows);
         cl.finish();  // w_buf is released at the end of this iteration
     }
-    cl.download(out_buf, out, bytes_of(int64_t(T) * out_dim));
+    cl.done(out_buf, out, bytes_of(int64_t(T) * out_dim));
 }
 
 void cl_matmul_nt(ClContext& cl, float* out, const float* a, const float* b, int M, int N, int K) {
     if (M < 0 || N < 0 || K < 0)
         throw Error("cl_matmul_nt: negative shape M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K));
     if (M == 0 || N == 0) return;
+    const size_t out_bytes = bytes_of(int64_t(M) * N);
     if (K == 0) {  // an empty sum
-        std::fill(out, out + int64_t(M) * N, 0.0f);
+        const Buffer out_buf = cl.out(out, out_bytes, "matmul_nt out[M, N]");
+        cl.fill_zero(out_buf, out_bytes);
+        cl.done(out_buf, out, out_bytes);
         return;
     }
-    const WeightView b_as_weight{reinterpret_cast<const std::byte*>(b), DType::F32, N, K};
-    cl_matmul(cl, out, a, b_as_weight, M);
+    const size_t b_bytes = bytes_of(int64_t(N) * K);
+    if (b_bytes > cl.max_alloc_bytes()) {  // b in row blocks, uploaded from the host like a weight
+        const WeightView b_as_weight{reinterpret_cast<const std::byte*>(b), DType::F32, N, K};
+        cl_matmul(cl, out, a, b_as_weight, M);
+        return;
+    }
+    check_int_range(K, "K");
+    const Buffer a_buf = cl.in(a, bytes_of(int64_t(M) * K), "matmul_nt a[M, K]");
+    const Buffer b_buf = cl.in(b, b_bytes, "matmul_nt b[N, K]");
+    const Buffer out_buf = cl.out(out, out_bytes, "matmul_nt out[M, N]");
+    enqueue_matmul_block(cl, "matmul_f32", out_buf, a_buf, b_buf, M, K, N, 0, N);
+    cl.done(out_buf, out, out_bytes);
 }
 
 ClWeight::ClWeight(ClContext& cl, const WeightView& W) : rows_(W.rows), cols_(W.cols), dtype_(W.dtype) {
@@ -121,10 +134,10 @@ void cl_matmul_enqueue(ClContext& cl, const Buffer& out_buf, const Buffer& x_buf
 
 void cl_matmul(ClContext& cl, float* out, const float* x, const ClWeight& W, int T) {
     if (T <= 0) return;
-    const Buffer x_buf = cl.upload(x, bytes_of(int64_t(T) * W.cols()), "matmul input x[T, in]");
-    const Buffer out_buf = cl.alloc(bytes_of(int64_t(T) * W.rows()), "matmul output [T, out]");
+    const Buffer x_buf = cl.in(x, bytes_of(int64_t(T) * W.cols()), "matmul input x[T, in]");
+    const Buffer out_buf = cl.out(out, bytes_of(int64_t(T) * W.rows()), "matmul output [T, out]");
     cl_matmul_enqueue(cl, out_buf, x_buf, W, T);
-    cl.download(out_buf, out, out_buf.bytes());
+    cl.done(out_buf, out, out_buf.bytes());
 }
 
 ClMatmulResident::ClMatmulResident(ClContext& cl, const WeightView& W, int T) : cl_(cl), w_(cl, W), T_(T) {
@@ -134,7 +147,7 @@ ClMatmulResident::ClMatmulResident(ClContext& cl, const WeightView& W, int T) : 
 }
 
 void ClMatmulResident::set_input(const float* x) {
-    CL_CHECK(clEnqueueWriteBuffer(cl_.queue(), x_.mem(), CL_TRUE, 0, x_.bytes(), x, 0, nullptr, nullptr));
+    cl_.write(x_, 0, x, x_.bytes());
 }
 
 void ClMatmulResident::run(float* out) {
@@ -145,21 +158,23 @@ void ClMatmulResident::run(float* out) {
 void cl_rms_norm(ClContext& cl, float* out, const float* x, const float* w, int64_t rows, int n, float eps) {
     if (rows <= 0 || n <= 0) return;
     const size_t count = bytes_of(rows * n);
-    const Buffer x_buf = cl.upload(x, count, "rms_norm input");
+    const Buffer x_buf = cl.in(x, count, "rms_norm input");
     const size_t group = reduction_group(cl);
     const size_t global = static_cast<size_t>(rows) * group;
     const LocalBytes scratch{group * sizeof(float)};
     if (w) {
         const Buffer w_buf = cl.upload(w, bytes_of(n), "rms_norm weight");
+        const Buffer out_buf = cl.out(out, count, "rms_norm output");
         cl_kernel k = cl.kernel("rmsnorm", "rms_norm");
-        set_args(k, x_buf, x_buf, w_buf, cl_int(n), cl_float(eps), scratch);
+        set_args(k, out_buf, x_buf, w_buf, cl_int(n), cl_float(eps), scratch);
         run(cl, k, 1, &global, &group);
-        cl.download(x_buf, out, count);  // blocking, so w_buf is no longer in use when it is released
+        cl.done(out_buf, out, count);
     } else {
+        const Buffer out_buf = cl.out(out, count, "rms_norm output");
         cl_kernel k = cl.kernel("rmsnorm", "rms_norm_plain");
-        set_args(k, x_buf, x_buf, cl_int(n), cl_float(eps), scratch);
+        set_args(k, out_buf, x_buf, cl_int(n), cl_float(eps), scratch);
         run(cl, k, 1, &global, &group);
-        cl.download(x_buf, out, count);
+        cl.done(out_buf, out, count);
     }
 }
 
@@ -167,73 +182,75 @@ void cl_rope(ClContext& cl, float* x, int T, int heads, int Dh, const int64_t* p
     if (T <= 0 || heads <= 0 || Dh < 2) return;
     if (Dh % 2 != 0) throw Error("cl_rope: head dim " + std::to_string(Dh) + " is odd (rotate-half pairs i with i + Dh/2)");
     const size_t count = bytes_of(int64_t(T) * heads * Dh);
-    const Buffer x_buf = cl.upload(x, count, "rope x[T, heads, Dh]");
+    const Buffer x_buf = cl.inout(x, count, "rope x[T, heads, Dh]");
     const Buffer pos_buf = cl.upload(positions, sizeof(int64_t) * static_cast<size_t>(T), "rope positions[T]");
     const Buffer freq_buf = cl.upload(inv_freq, bytes_of(Dh / 2), "rope inv_freq[Dh/2]");
     cl_kernel k = cl.kernel("rope", "rope_rotate_half");
     set_args(k, x_buf, pos_buf, freq_buf, cl_int(T), cl_int(heads), cl_int(Dh));
     const size_t global[3] = {static_cast<size_t>(Dh / 2), static_cast<size_t>(heads), static_cast<size_t>(T)};
     run(cl, k, 3, global, nullptr);
-    cl.download(x_buf, x, count);
+    cl.done(x_buf, x, count);
 }
 
 void cl_softmax_rows(ClContext& cl, float* x, int64_t rows, int n) {
     if (rows <= 0 || n <= 0) return;
     const size_t count = bytes_of(rows * n);
-    const Buffer x_buf = cl.upload(x, count, "softmax rows");
+    const Buffer x_buf = cl.inout(x, count, "softmax rows");
     const size_t group = reduction_group(cl);
     const size_t global = static_cast<size_t>(rows) * group;
     cl_kernel k = cl.kernel("softmax", "softmax_rows");
     set_args(k, x_buf, cl_int(n), LocalBytes{group * sizeof(float)});
     run(cl, k, 1, &global, &group);
-    cl.download(x_buf, x, count);
+    cl.done(x_buf, x, count);
 }
 
 void cl_soft_cap(ClContext& cl, float* x, int64_t n, float cap) {
     if (n <= 0) return;
-    const Buffer x_buf = cl.upload(x, bytes_of(n), "soft_cap x");
+    const Buffer x_buf = cl.inout(x, bytes_of(n), "soft_cap x");
     cl_kernel k = cl.kernel("softmax", "soft_cap");
     set_args(k, x_buf, cl_long(n), cl_float(cap));
     run_1d(cl, k, n);
-    cl.download(x_buf, x, bytes_of(n));
+    cl.done(x_buf, x, bytes_of(n));
 }
 
 void cl_gelu_tanh(ClContext& cl, float* x, int64_t n) {
     if (n <= 0) return;
-    const Buffer x_buf = cl.upload(x, bytes_of(n), "gelu_tanh x");
+    const Buffer x_buf = cl.inout(x, bytes_of(n), "gelu_tanh x");
     cl_kernel k = cl.kernel("elementwise", "gelu_tanh");
     set_args(k, x_buf, cl_long(n));
     run_1d(cl, k, n);
-    cl.download(x_buf, x, bytes_of(n));
+    cl.done(x_buf, x, bytes_of(n));
 }
 
 void cl_gelu_mul(ClContext& cl, float* out, const float* gate, const float* up, int64_t n) {
     if (n <= 0) return;
-    const Buffer gate_buf = cl.upload(gate, bytes_of(n), "gelu_mul gate");
-    const Buffer up_buf = cl.upload(up, bytes_of(n), "gelu_mul up");
+    const Buffer gate_buf = cl.in(gate, bytes_of(n), "gelu_mul gate");
+    const Buffer up_buf = cl.in(up, bytes_of(n), "gelu_mul up");
+    const Buffer out_buf = cl.out(out, bytes_of(n), "gelu_mul out");
     cl_kernel k = cl.kernel("elementwise", "gelu_mul");
-    set_args(k, gate_buf, gate_buf, up_buf, cl_long(n));
+    set_args(k, out_buf, gate_buf, up_buf, cl_long(n));
     run_1d(cl, k, n);
-    cl.download(gate_buf, out, bytes_of(n));
+    cl.done(out_buf, out, bytes_of(n));
 }
 
 void cl_add(ClContext& cl, float* out, const float* a, const float* b, int64_t n) {
     if (n <= 0) return;
-    const Buffer a_buf = cl.upload(a, bytes_of(n), "add a");
-    const Buffer b_buf = cl.upload(b, bytes_of(n), "add b");
+    const Buffer a_buf = cl.in(a, bytes_of(n), "add a");
+    const Buffer b_buf = cl.in(b, bytes_of(n), "add b");
+    const Buffer out_buf = cl.out(out, bytes_of(n), "add out");
     cl_kernel k = cl.kernel("elementwise", "add");
-    set_args(k, a_buf, a_buf, b_buf, cl_long(n));
+    set_args(k, out_buf, a_buf, b_buf, cl_long(n));
     run_1d(cl, k, n);
-    cl.download(a_buf, out, bytes_of(n));
+    cl.done(out_buf, out, bytes_of(n));
 }
 
 void cl_scale(ClContext& cl, float* x, int64_t n, float s) {
     if (n <= 0) return;
-    const Buffer x_buf = cl.upload(x, bytes_of(n), "scale x");
+    const Buffer x_buf = cl.inout(x, bytes_of(n), "scale x");
     cl_kernel k = cl.kernel("elementwise", "scale");
     set_args(k, x_buf, cl_long(n), cl_float(s));
     run_1d(cl, k, n);
-    cl.download(x_buf, x, bytes_of(n));
+    cl.done(x_buf, x, bytes_of(n));
 }
 
 namespace {
@@ -260,98 +277,100 @@ std::pair<int32_t, int32_t> row_range(const int32_t* rows, int n, const char* wh
 void cl_gelu_mul_halves(ClContext& cl, float* out, const float* gate_up, int64_t rows, int I) {
     if (rows <= 0 || I <= 0) return;
     check_int_range(rows, "rows");
-    const Buffer in_buf = cl.upload(gate_up, bytes_of(rows * 2 * I), "gelu_mul_halves gate_up[rows, 2I]");
-    const Buffer out_buf = cl.alloc(bytes_of(rows * I), "gelu_mul_halves out[rows, I]");
+    const Buffer in_buf = cl.in(gate_up, bytes_of(rows * 2 * I), "gelu_mul_halves gate_up[rows, 2I]");
+    const Buffer out_buf = cl.out(out, bytes_of(rows * I), "gelu_mul_halves out[rows, I]");
     cl_kernel k = cl.kernel("elementwise", "gelu_mul_halves");
     set_args(k, out_buf, in_buf, cl_int(rows), cl_int(I));
     run_rows(cl, k, I, rows);
-    cl.download(out_buf, out, bytes_of(rows * I));
+    cl.done(out_buf, out, bytes_of(rows * I));
 }
 
 void cl_silu(ClContext& cl, float* x, int64_t n) {
     if (n <= 0) return;
-    const Buffer x_buf = cl.upload(x, bytes_of(n), "silu x");
+    const Buffer x_buf = cl.inout(x, bytes_of(n), "silu x");
     cl_kernel k = cl.kernel("elementwise", "silu");
     set_args(k, x_buf, cl_long(n));
     run_1d(cl, k, n);
-    cl.download(x_buf, x, bytes_of(n));
+    cl.done(x_buf, x, bytes_of(n));
 }
 
 void cl_clamp(ClContext& cl, float* out, const float* x, int64_t n, float lo, float hi) {
     if (n <= 0) return;
-    const Buffer x_buf = cl.upload(x, bytes_of(n), "clamp x");
+    const Buffer x_buf = cl.in(x, bytes_of(n), "clamp x");
+    const Buffer out_buf = cl.out(out, bytes_of(n), "clamp out");
     cl_kernel k = cl.kernel("elementwise", "clamp_range");
-    set_args(k, x_buf, x_buf, cl_long(n), cl_float(lo), cl_float(hi));
+    set_args(k, out_buf, x_buf, cl_long(n), cl_float(lo), cl_float(hi));
     run_1d(cl, k, n);
-    cl.download(x_buf, out, bytes_of(n));
+    cl.done(out_buf, out, bytes_of(n));
 }
 
 void cl_glu(ClContext& cl, float* out, const float* in, int64_t rows, int n) {
     if (rows <= 0 || n <= 0) return;
     check_int_range(rows, "rows");
-    const Buffer in_buf = cl.upload(in, bytes_of(rows * 2 * n), "glu in[rows, 2n]");
-    const Buffer out_buf = cl.alloc(bytes_of(rows * n), "glu out[rows, n]");
+    const Buffer in_buf = cl.in(in, bytes_of(rows * 2 * n), "glu in[rows, 2n]");
+    const Buffer out_buf = cl.out(out, bytes_of(rows * n), "glu out[rows, n]");
     cl_kernel k = cl.kernel("elementwise", "glu");
     set_args(k, out_buf, in_buf, cl_int(rows), cl_int(n));
     run_rows(cl, k, n, rows);
-    cl.download(out_buf, out, bytes_of(rows * n));
+    cl.done(out_buf, out, bytes_of(rows * n));
 }
 
 void cl_mul_cols(ClContext& cl, float* x, int64_t rows, int n, const float* w, float s) {
     if (rows <= 0 || n <= 0) return;
     check_int_range(rows, "rows");
-    const Buffer x_buf = cl.upload(x, bytes_of(rows * n), "mul_cols x[rows, n]");
+    const Buffer x_buf = cl.inout(x, bytes_of(rows * n), "mul_cols x[rows, n]");
     const Buffer w_buf = cl.upload(w, bytes_of(n), "mul_cols w[n]");
     cl_kernel k = cl.kernel("elementwise", "mul_cols");
     set_args(k, x_buf, w_buf, cl_int(rows), cl_int(n), cl_float(s));
     run_rows(cl, k, n, rows);
-    cl.download(x_buf, x, bytes_of(rows * n));
+    cl.done(x_buf, x, bytes_of(rows * n));
 }
 
 void cl_add_scaled(ClContext& cl, float* out, const float* a, const float* b, float s, int64_t n) {
     if (n <= 0) return;
-    const Buffer a_buf = cl.upload(a, bytes_of(n), "add_scaled a");
-    const Buffer b_buf = cl.upload(b, bytes_of(n), "add_scaled b");
+    const Buffer a_buf = cl.in(a, bytes_of(n), "add_scaled a");
+    const Buffer b_buf = cl.in(b, bytes_of(n), "add_scaled b");
+    const Buffer out_buf = cl.out(out, bytes_of(n), "add_scaled out");
     cl_kernel k = cl.kernel("elementwise", "add_scaled");
-    set_args(k, a_buf, a_buf, b_buf, cl_float(s), cl_long(n));
+    set_args(k, out_buf, a_buf, b_buf, cl_float(s), cl_long(n));
     run_1d(cl, k, n);
-    cl.download(a_buf, out, bytes_of(n));
+    cl.done(out_buf, out, bytes_of(n));
 }
 
 void cl_add_rows(ClContext& cl, float* x, int64_t rows, int n, const float* bias) {
     if (rows <= 0 || n <= 0) return;
     check_int_range(rows, "rows");
-    const Buffer x_buf = cl.upload(x, bytes_of(rows * n), "add_rows x[rows, n]");
+    const Buffer x_buf = cl.inout(x, bytes_of(rows * n), "add_rows x[rows, n]");
     const Buffer bias_buf = cl.upload(bias, bytes_of(n), "add_rows bias[n]");
     cl_kernel k = cl.kernel("elementwise", "add_rows");
     set_args(k, x_buf, bias_buf, cl_int(rows), cl_int(n));
     run_rows(cl, k, n, rows);
-    cl.download(x_buf, x, bytes_of(rows * n));
+    cl.done(x_buf, x, bytes_of(rows * n));
 }
 
 void cl_standardize(ClContext& cl, float* x, int64_t rows, int n, const float* bias, const float* scale) {
     if (rows <= 0 || n <= 0) return;
     check_int_range(rows, "rows");
-    const Buffer x_buf = cl.upload(x, bytes_of(rows * n), "standardize x[rows, n]");
+    const Buffer x_buf = cl.inout(x, bytes_of(rows * n), "standardize x[rows, n]");
     const Buffer bias_buf = cl.upload(bias, bytes_of(n), "standardize bias[n]");
     const Buffer scale_buf = cl.upload(scale, bytes_of(n), "standardize scale[n]");
     cl_kernel k = cl.kernel("elementwise", "standardize");
     set_args(k, x_buf, bias_buf, scale_buf, cl_int(rows), cl_int(n));
     run_rows(cl, k, n, rows);
-    cl.download(x_buf, x, bytes_of(rows * n));
+    cl.done(x_buf, x, bytes_of(rows * n));
 }
 
 void cl_gather_rows(ClContext& cl, float* out, const float* x, const int32_t* rows, int n, int D) {
     if (n <= 0 || D <= 0) return;
     const auto [lo, hi] = row_range(rows, n, "cl_gather_rows");
     const int64_t span = int64_t(hi) - lo + 1;
-    const Buffer x_buf = cl.upload(x + int64_t(lo) * D, bytes_of(span * D), "gather_rows x rows [min, max]");
+    const Buffer x_buf = cl.in(x + int64_t(lo) * D, bytes_of(span * D), "gather_rows x rows [min, max]");
     const Buffer rows_buf = cl.upload(rows, sizeof(int32_t) * static_cast<size_t>(n), "gather_rows rows[n]");
-    const Buffer out_buf = cl.alloc(bytes_of(int64_t(n) * D), "gather_rows out[n, D]");
+    const Buffer out_buf = cl.out(out, bytes_of(int64_t(n) * D), "gather_rows out[n, D]");
     cl_kernel k = cl.kernel("moe", "gather_rows");
     set_args(k, out_buf, x_buf, rows_buf, cl_int(n), cl_int(D), cl_int(lo));
     run_rows(cl, k, D, n);
-    cl.download(out_buf, out, bytes_of(int64_t(n) * D));
+    cl.done(out_buf, out, bytes_of(int64_t(n) * D));
 }
 
 void cl_scatter_add_rows(ClContext& cl, float* out, const float* y, const int32_t* rows, const float* weights, int n, int D) {
@@ -359,14 +378,14 @@ void cl_scatter_add_rows(ClContext& cl, float* out, const float* y, const int32_
     const auto [lo, hi] = row_range(rows, n, "cl_scatter_add_rows");
     const int64_t span = int64_t(hi) - lo + 1;
     float* out_rows = out + int64_t(lo) * D;
-    const Buffer out_buf = cl.upload(out_rows, bytes_of(span * D), "scatter_add_rows out rows [min, max]");
-    const Buffer y_buf = cl.upload(y, bytes_of(int64_t(n) * D), "scatter_add_rows y[n, D]");
+    const Buffer y_buf = cl.in(y, bytes_of(int64_t(n) * D), "scatter_add_rows y[n, D]");
     const Buffer rows_buf = cl.upload(rows, sizeof(int32_t) * static_cast<size_t>(n), "scatter_add_rows rows[n]");
     const Buffer w_buf = cl.upload(weights, bytes_of(n), "scatter_add_rows weights[n]");
+    const Buffer out_buf = cl.inout(out_rows, bytes_of(span * D), "scatter_add_rows out rows [min, max]");
     cl_kernel k = cl.kernel("moe", "scatter_add_rows");
     set_args(k, out_buf, y_buf, rows_buf, w_buf, cl_int(n), cl_int(D), cl_int(lo));
     run_1d(cl, k, D);
-    cl.download(out_buf, out_rows, bytes_of(span * D));
+    cl.done(out_buf, out_rows, bytes_of(span * D));
 }
 
 namespace {
@@ -398,7 +417,9 @@ void cl_attention(ClContext& cl, float* out, float* weights, const float* q, con
     const cl_int rule_code = image_mask_code(rule);
     const int64_t out_count = int64_t(T) * H * Dh;
     if (S <= 0) {  // no keys: every query is fully masked
-        std::fill(out, out + out_count, 0.0f);
+        const Buffer out_buf = cl.out(out, bytes_of(out_count), "attention out[T, H·Dh]");
+        cl.fill_zero(out_buf, bytes_of(out_count));
+        cl.done(out_buf, out, bytes_of(out_count));
         return;
     }
     // Queries per launch: as many as keep the scratch [H, Tc, S] within the cap and one allocation.
@@ -410,9 +431,9 @@ void cl_attention(ClContext& cl, float* out, float* weights, const float* q, con
     const int Tc = static_cast<int>(std::min<uint64_t>(uint64_t(T), cap / row_bytes));
 
     const int64_t kv_count = int64_t(S) * Hkv * Dh;
-    const Buffer q_buf = cl.upload(q, bytes_of(out_count), "attention q[T, H, Dh]");
-    const Buffer k_buf = cl.upload(k, bytes_of(kv_count), "attention k[S, Hkv, Dh]");
-    const Buffer v_buf = cl.upload(v, bytes_of(kv_count), "attention v[S, Hkv, Dh]");
+    const Buffer q_buf = cl.in(q, bytes_of(out_count), "attention q[T, H, Dh]");
+    const Buffer k_buf = cl.in(k, bytes_of(kv_count), "attention k[S, Hkv, Dh]");
+    const Buffer v_buf = cl.in(v, bytes_of(kv_count), "attention v[S, Hkv, Dh]");
     const Buffer qpos_buf = cl.upload(q_pos, sizeof(int64_t) * static_cast<size_t>(T), "attention q_pos[T]");
     const Buffer kpos_buf = cl.upload(k_pos, sizeof(int64_t) * static_cast<size_t>(S), "attention k_pos[S]");
     Buffer qblock_buf, kblock_buf;  // null cl_mem when there are no image blocks: the kernel sees NULL pointers
@@ -420,7 +441,7 @@ void cl_attention(ClContext& cl, float* out, float* weights, const float* q, con
         qblock_buf = cl.upload(q_block, sizeof(int32_t) * static_cast<size_t>(T), "attention q_block[T]");
         kblock_buf = cl.upload(k_block, sizeof(int32_t) * static_cast<size_t>(S), "attention k_block[S]");
     }
-    const Buffer out_buf = cl.alloc(bytes_of(out_count), "attention out[T, H·Dh]");
+    const Buffer out_buf = cl.out(out, bytes_of(out_count), "attention out[T, H·Dh]");
     const Buffer score_buf = cl.alloc(static_cast<size_t>(row_bytes) * static_cast<size_t>(Tc), "attention scores[H, Tc, S]");
     cl_kernel kern = cl.kernel("attention", "attention_rows");
     for (int t0 = 0; t0 < T; t0 += Tc) {
@@ -432,25 +453,25 @@ void cl_attention(ClContext& cl, float* out, float* weights, const float* q, con
         if (!weights) continue;  // the in-order queue runs the next chunk after this one: the scratch may be reused
         // scratch [H, tc, S] → weights[h, t0 … t0 + tc − 1, :], one contiguous run per head (blocking reads)
         for (int h = 0; h < H; ++h)
-            CL_CHECK(clEnqueueReadBuffer(cl.queue(), score_buf.mem(), CL_TRUE, static_cast<size_t>(h) * tc * S * sizeof(float),
-                                         bytes_of(int64_t(tc) * S), weights + (int64_t(h) * T + t0) * S, 0, nullptr, nullptr));
+            cl.read(score_buf, static_cast<size_t>(h) * tc * S * sizeof(float), weights + (int64_t(h) * T + t0) * S,
+                    bytes_of(int64_t(tc) * S));
     }
-    cl.download(out_buf, out, bytes_of(out_count));
+    cl.done(out_buf, out, bytes_of(out_count));
 }
 
 void cl_moe_route(ClContext& cl, const float* probs, int T, int E, int K, const float* per_expert_scale, int32_t* ids,
                   float* weights) {
     if (T <= 0 || K <= 0) return;
     if (K > E) throw Error("cl_moe_route: top-" + std::to_string(K) + " of " + std::to_string(E) + " experts");
-    const Buffer probs_buf = cl.upload(probs, bytes_of(int64_t(T) * E), "moe_route probs[T, E]");
+    const Buffer probs_buf = cl.in(probs, bytes_of(int64_t(T) * E), "moe_route probs[T, E]");
     const Buffer scale_buf = cl.upload(per_expert_scale, bytes_of(E), "moe_route per_expert_scale[E]");
-    const Buffer ids_buf = cl.alloc(sizeof(int32_t) * static_cast<size_t>(T) * K, "moe_route ids[T, K]");
-    const Buffer w_buf = cl.alloc(bytes_of(int64_t(T) * K), "moe_route weights[T, K]");
+    const Buffer ids_buf = cl.out(ids, sizeof(int32_t) * static_cast<size_t>(T) * K, "moe_route ids[T, K]");
+    const Buffer w_buf = cl.out(weights, bytes_of(int64_t(T) * K), "moe_route weights[T, K]");
     cl_kernel kern = cl.kernel("moe", "moe_route");
     set_args(kern, ids_buf, w_buf, probs_buf, scale_buf, cl_int(T), cl_int(E), cl_int(K));
     run_1d(cl, kern, T);
-    cl.download(ids_buf, ids, sizeof(int32_t) * static_cast<size_t>(T) * K);
-    cl.download(w_buf, weights, bytes_of(int64_t(T) * K));
+    cl.done(ids_buf, ids, sizeof(int32_t) * static_cast<size_t>(T) * K);
+    cl.done(w_buf, weights, bytes_of(int64_t(T) * K));
 }
 
 void cl_embed_rows(ClContext& cl, const WeightView& table, const int32_t* ids, int T, float scale, float* out) {
@@ -476,36 +497,38 @@ void cl_embed_rows(ClContext& cl, const WeightView& table, const int32_t* ids, i
         std::memcpy(staged.data() + static_cast<size_t>(t) * row_bytes, table.data + id * static_cast<int64_t>(row_bytes), row_bytes);
     }
     const Buffer staged_buf = cl.upload(staged.data(), staged.size(), "embed staged rows [T, cols]");
-    const Buffer out_buf = cl.alloc(bytes_of(int64_t(T) * cols), "embed out [T, cols]");
+    const Buffer out_buf = cl.out(out, bytes_of(int64_t(T) * cols), "embed out [T, cols]");
     cl_kernel k = cl.kernel("embed", kernel_name);
     set_args(k, out_buf, staged_buf, cl_int(T), cl_int(cols), cl_float(scale));
     const size_t global[2] = {static_cast<size_t>(cols), static_cast<size_t>(T)};
     run(cl, k, 2, global, nullptr);
-    cl.download(out_buf, out, bytes_of(int64_t(T) * cols));
+    cl.done(out_buf, out, bytes_of(int64_t(T) * cols));
 }
 
 void cl_ple_mix(ClContext& cl, float* out, const float* context, const float* token, int64_t n) {
     if (n <= 0) return;
     const float mix = static_cast<float>(std::pow(2.0, -0.5));  // as ple_compute_inputs computes it
-    const Buffer context_buf = cl.upload(context, bytes_of(n), "ple_mix context");
-    const Buffer token_buf = cl.upload(token, bytes_of(n), "ple_mix token");
+    const Buffer context_buf = cl.in(context, bytes_of(n), "ple_mix context");
+    const Buffer token_buf = cl.in(token, bytes_of(n), "ple_mix token");
+    const Buffer out_buf = cl.out(out, bytes_of(n), "ple_mix out");
     cl_kernel k = cl.kernel("ple", "ple_mix");
-    set_args(k, context_buf, context_buf, token_buf, cl_long(n), cl_float(mix));
+    set_args(k, out_buf, context_buf, token_buf, cl_long(n), cl_float(mix));
     run_1d(cl, k, n);
-    cl.download(context_buf, out, bytes_of(n));
+    cl.done(out_buf, out, bytes_of(n));
 }
 
 void cl_ple_gate(ClContext& cl, float* out, const float* gate, const float* inputs, int T, int L, int P, int l) {
     if (T <= 0 || P <= 0) return;
     if (l < 0 || l >= L) throw Error("cl_ple_gate: layer " + std::to_string(l) + " outside [0, " + std::to_string(L) + ")");
     const int64_t n = int64_t(T) * P;
-    const Buffer gate_buf = cl.upload(gate, bytes_of(n), "ple_gate gate[T, P]");
-    const Buffer in_buf = cl.upload(inputs, bytes_of(n * L), "ple_gate inputs[T, L, P]");
+    const Buffer gate_buf = cl.in(gate, bytes_of(n), "ple_gate gate[T, P]");
+    const Buffer in_buf = cl.in(inputs, bytes_of(n * L), "ple_gate inputs[T, L, P]");
+    const Buffer out_buf = cl.out(out, bytes_of(n), "ple_gate out[T, P]");
     cl_kernel k = cl.kernel("ple", "ple_gate");
-    set_args(k, gate_buf, gate_buf, in_buf, cl_int(T), cl_int(L), cl_int(P), cl_int(l));
+    set_args(k, out_buf, gate_buf, in_buf, cl_int(T), cl_int(L), cl_int(P), cl_int(l));
     const size_t global[2] = {static_cast<size_t>(P), static_cast<size_t>(T)};
     run(cl, k, 2, global, nullptr);
-    cl.download(gate_buf, out, bytes_of(n));
+    cl.done(out_buf, out, bytes_of(n));
 }
 
 void cl_vision_pool(ClContext& cl, float* out, const float* x, int N, int Dv, const int32_t* pos_x, const int32_t* pos_y,
@@ -526,23 +549,23 @@ void cl_vision_pool(ClContext& cl, float* out, const float* x, int N, int Dv, co
     for (int g = 0; g < G; ++g) cell_start[size_t(g) + 1] += cell_start[size_t(g)];
     std::vector<cl_int> fill(cell_start.begin(), cell_start.end() - 1);
     for (int n = 0; n < N; ++n) patches[size_t(fill[size_t(cell_of[size_t(n)])]++)] = n;
-    const Buffer x_buf = cl.upload(N > 0 ? x : out, bytes_of(int64_t(std::max(N, 1)) * Dv), "vision_pool x[N, Dv]");
+    const Buffer x_buf = N > 0 ? cl.in(x, bytes_of(int64_t(N) * Dv), "vision_pool x[N, Dv]") : cl.alloc(bytes_of(Dv), "vision_pool x (empty)");
     const Buffer start_buf = cl.upload(cell_start.data(), sizeof(cl_int) * cell_start.size(), "vision_pool cell_start[G + 1]");
     const Buffer patch_buf = cl.upload(patches.data(), sizeof(cl_int) * patches.size(), "vision_pool patches[N]");
-    const Buffer out_buf = cl.alloc(bytes_of(int64_t(G) * Dv), "vision_pool out[G, Dv]");
+    const Buffer out_buf = cl.out(out, bytes_of(int64_t(G) * Dv), "vision_pool out[G, Dv]");
     cl_kernel kern = cl.kernel("vision", "vision_pool");
     set_args(kern, out_buf, x_buf, start_buf, patch_buf, cl_int(G), cl_int(Dv), cl_float(1.0f / float(k * k)),
              cl_float(static_cast<float>(std::sqrt(double(Dv)))));
     const size_t global[2] = {static_cast<size_t>(Dv), static_cast<size_t>(G)};
     run(cl, kern, 2, global, nullptr);
-    cl.download(out_buf, out, bytes_of(int64_t(G) * Dv));
+    cl.done(out_buf, out, bytes_of(int64_t(G) * Dv));
 }
 
 void cl_rope_2d(ClContext& cl, float* x, int N, int H, int Dh, const int32_t* pos_x, const int32_t* pos_y, const float* inv_freq) {
     if (N <= 0 || H <= 0 || Dh < 4) return;
     if (Dh % 4 != 0) throw Error("cl_rope_2d: head dim " + std::to_string(Dh) + " is not a multiple of 4 (two halves of pairs)");
     const size_t count = bytes_of(int64_t(N) * H * Dh);
-    const Buffer x_buf = cl.upload(x, count, "rope_2d x[N, H, Dh]");
+    const Buffer x_buf = cl.inout(x, count, "rope_2d x[N, H, Dh]");
     const Buffer px_buf = cl.upload(pos_x, sizeof(int32_t) * static_cast<size_t>(N), "rope_2d pos_x[N]");
     const Buffer py_buf = cl.upload(pos_y, sizeof(int32_t) * static_cast<size_t>(N), "rope_2d pos_y[N]");
     const Buffer freq_buf = cl.upload(inv_freq, bytes_of(Dh / 4), "rope_2d inv_freq[Dh/4]");
@@ -550,7 +573,7 @@ void cl_rope_2d(ClContext& cl, float* x, int N, int H, int Dh, const int32_t* po
     set_args(k, x_buf, px_buf, py_buf, freq_buf, cl_int(N), cl_int(H), cl_int(Dh));
     const size_t global[3] = {static_cast<size_t>(Dh / 4), static_cast<size_t>(H), static_cast<size_t>(N)};
     run(cl, k, 3, global, nullptr);
-    cl.download(x_buf, x, count);
+    cl.done(x_buf, x, count);
 }
 
 }  // namespace gemma4::cl

@@ -1,7 +1,9 @@
 // cl_ops.h — the reference ops (reference/ops.h) run by the kernels in kernels/*.cl, one host wrapper each. The
-// wrappers take host pointers: each call uploads its inputs, runs, and downloads the result (blocking), so they are a
-// parity harness, not a fast path. Weights can stay on the device (ClWeight, cl_matmul_enqueue); device-resident
-// activations belong to the Backend (kernels/cl_backend.h, design §6).
+// wrappers take host pointers; each activation argument goes through the context's HostIo (cl_runtime.h: in, out,
+// inout, done). On a bare ClContext that uploads the inputs and downloads the result (blocking), so the wrappers are a
+// parity harness; under the OpenCL Backend (kernels/cl_backend.h) ClResidency answers with device mirrors and nothing
+// moves that need not. Parameters (norm weights, inv_freq, biases) and control data (positions, ids, masks) are always
+// uploaded; weights can stay on the device (ClWeight, cl_matmul_enqueue).
 // Shapes use the legend of ops.h (T tokens, D width, Dh head dim, ...). Every call throws gemma4::Error on failure.
 #pragma once
 

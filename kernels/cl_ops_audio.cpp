@@ -28,14 +28,14 @@ void cl_causal_dwconv(ClContext& cl, float* out, const float* x, const float* w,
     if (T <= 0 || C <= 0) return;
     if (K < 1) throw Error("cl_causal_dwconv: kernel size K = " + std::to_string(K) + " is not positive");
     const size_t count = bytes_of(int64_t(T) * C);
-    const Buffer x_buf = cl.upload(x, count, "causal_dwconv x[T, C]");
+    const Buffer x_buf = cl.in(x, count, "causal_dwconv x[T, C]");
     const Buffer w_buf = cl.upload(w, bytes_of(int64_t(C) * K), "causal_dwconv w[C, K]");
-    const Buffer out_buf = cl.alloc(count, "causal_dwconv out[T, C]");
+    const Buffer out_buf = cl.out(out, count, "causal_dwconv out[T, C]");
     cl_kernel k = cl.kernel("audio", "causal_dwconv");
     set_args(k, out_buf, x_buf, w_buf, cl_int(T), cl_int(C), cl_int(K));
     const size_t global[2] = {static_cast<size_t>(C), static_cast<size_t>(T)};
     run(cl, k, 2, global, nullptr);
-    cl.download(out_buf, out, count);
+    cl.done(out_buf, out, count);
 }
 
 void cl_conv2d_subsample(ClContext& cl, float* out, const float* x, const uint8_t* row_valid, int T, int F, int Cin, int Cout,
@@ -46,19 +46,19 @@ void cl_conv2d_subsample(ClContext& cl, float* out, const float* x, const uint8_
     // Lanes per cell: a power of two, no more than the reduction group and no more than Cout rounded up.
     size_t lanes = 1;
     while (lanes < static_cast<size_t>(Cout) && lanes * 2 <= reduction_group(cl)) lanes *= 2;
-    const Buffer x_buf = cl.upload(x, bytes_of(int64_t(T) * F * Cin), "conv2d_subsample x[T, F, Cin]");
+    const Buffer x_buf = cl.in(x, bytes_of(int64_t(T) * F * Cin), "conv2d_subsample x[T, F, Cin]");
     const Buffer valid_buf = upload_mask(cl, row_valid, T, "conv2d_subsample row_valid[T]");
     const Buffer w_buf = cl.upload(w, bytes_of(int64_t(Cout) * Cin * 9), "conv2d_subsample w[Cout, Cin, 3, 3]");
     const Buffer norm_buf = cl.upload(norm_w, bytes_of(Cout), "conv2d_subsample norm_w[Cout]");
     const size_t out_bytes = bytes_of(int64_t(T2) * F2 * Cout);
-    const Buffer out_buf = cl.alloc(out_bytes, "conv2d_subsample out[T2, F2, Cout]");
+    const Buffer out_buf = cl.out(out, out_bytes, "conv2d_subsample out[T2, F2, Cout]");
     cl_kernel k = cl.kernel("audio", "conv2d_subsample");
     set_args(k, out_buf, x_buf, valid_buf, w_buf, norm_buf, LocalBytes{lanes * sizeof(float)}, cl_int(T), cl_int(F), cl_int(Cin),
              cl_int(Cout), cl_float(eps));
     const size_t global[3] = {lanes, static_cast<size_t>(F2), static_cast<size_t>(T2)};
     const size_t local[3] = {lanes, 1, 1};
     run(cl, k, 3, global, local);
-    cl.download(out_buf, out, out_bytes);
+    cl.done(out_buf, out, out_bytes);
 }
 
 void cl_audio_attention(ClContext& cl, float* out, float* weights, const float* q, const float* k, const float* v, const float* rel_k,
@@ -73,13 +73,13 @@ void cl_audio_attention(ClContext& cl, float* out, float* weights, const float* 
     check_int_range(int64_t(s.H) * s.Dh, "H·Dh");
     const int64_t rows = int64_t(s.T) * s.H;
     const size_t qkv_bytes = bytes_of(rows * s.Dh);
-    const Buffer q_buf = cl.upload(q, qkv_bytes, "audio_attention q[T, H, Dh]");
-    const Buffer k_buf = cl.upload(k, qkv_bytes, "audio_attention k[T, H, Dh]");
-    const Buffer v_buf = cl.upload(v, qkv_bytes, "audio_attention v[T, H, Dh]");
+    const Buffer q_buf = cl.in(q, qkv_bytes, "audio_attention q[T, H, Dh]");
+    const Buffer k_buf = cl.in(k, qkv_bytes, "audio_attention k[T, H, Dh]");
+    const Buffer v_buf = cl.in(v, qkv_bytes, "audio_attention v[T, H, Dh]");
     const Buffer rel_buf = cl.upload(rel_k, bytes_of(n_rel * s.H * s.Dh), "audio_attention rel_k[W/2 + 1, H·Dh]");
     const Buffer valid_buf = upload_mask(cl, key_valid, s.T, "audio_attention key_valid[T]");
     const Buffer scores_buf = cl.alloc(bytes_of(rows * W), "audio_attention scores[H, T, W]");
-    const Buffer out_buf = cl.alloc(qkv_bytes, "audio_attention out[T, H·Dh]");
+    const Buffer out_buf = cl.out(out, qkv_bytes, "audio_attention out[T, H·Dh]");
 
     const size_t T = static_cast<size_t>(s.T), H = static_cast<size_t>(s.H);
     cl_kernel logits = cl.kernel("audio", "audio_attn_logits");
@@ -100,14 +100,14 @@ void cl_audio_attention(ClContext& cl, float* out, float* weights, const float* 
 
     if (weights && s.P > 0) {
         const size_t weights_bytes = bytes_of(rows * s.P);
-        const Buffer weights_buf = cl.alloc(weights_bytes, "audio_attention weights[H, T, P]");
+        const Buffer weights_buf = cl.out(weights, weights_bytes, "audio_attention weights[H, T, P]");
         cl_kernel copy = cl.kernel("audio", "audio_attn_weights");
         set_args(copy, weights_buf, scores_buf, cl_int(s.T), cl_int(s.H), cl_int(s.C), cl_int(s.P), cl_int(s.Fr));
         const size_t copy_global[3] = {static_cast<size_t>(s.P), T, H};
         run(cl, copy, 3, copy_global, nullptr);
-        cl.download(weights_buf, weights, weights_bytes);
+        cl.done(weights_buf, weights, weights_bytes);
     }
-    cl.download(out_buf, out, qkv_bytes);
+    cl.done(out_buf, out, qkv_bytes);
 }
 
 }  // namespace gemma4::cl

@@ -1,6 +1,6 @@
 // cl_ops_audio.h — the audio Conformer's own ops (reference/ops.h: causal_dwconv, conv2d_subsample, audio_attention)
-// run by the kernels of kernels/audio.cl. Like cl_ops.h: host pointers, each call uploads its inputs, runs and
-// downloads the result (blocking). Semantics exactly as the reference functions; every call throws gemma4::Error on
+// run by the kernels of kernels/audio.cl. Like cl_ops.h: host pointers, activations through the context's HostIo
+// (uploaded and downloaded per call on a bare context, device mirrors under the Backend). Semantics exactly as the reference functions; every call throws gemma4::Error on
 // failure or on a shape the op cannot take.
 #pragma once
 

@@ -167,6 +167,9 @@ ClContext::ClContext(int device_index) {
         CL_CHECK(err);
     }
     max_alloc_ = info_.max_alloc_bytes;
+    cl_uint align_bits = 0;
+    if (clGetDeviceInfo(device_, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits, nullptr) == CL_SUCCESS && align_bits >= 8)
+        sub_align_ = align_bits / 8;
     driver_version_ = device_string(device_, CL_DRIVER_VERSION);
 }
 
@@ -277,6 +280,7 @@ Buffer ClContext::alloc(size_t bytes, const std::string& what) {
 Buffer ClContext::upload(const void* data, size_t bytes, const std::string& what) {
     Buffer b = alloc(bytes, what);
     CL_CHECK(clEnqueueWriteBuffer(queue_, b.mem(), CL_TRUE, 0, bytes, data, 0, nullptr, nullptr));
+    bytes_up_ += bytes;
     return b;
 }
 
@@ -285,6 +289,48 @@ void ClContext::download(const Buffer& buffer, void* data, size_t bytes) {
         throw Error("OpenCL download of " + std::to_string(bytes) + " bytes from a buffer of " +
                     std::to_string(buffer.bytes()));
     CL_CHECK(clEnqueueReadBuffer(queue_, buffer.mem(), CL_TRUE, 0, bytes, data, 0, nullptr, nullptr));
+    bytes_down_ += bytes;
+}
+
+void ClContext::write(const Buffer& buffer, size_t offset, const void* data, size_t bytes) {
+    if (bytes == 0) return;
+    if (offset + bytes > buffer.bytes())
+        throw Error("OpenCL write of " + std::to_string(bytes) + " bytes at " + std::to_string(offset) + " into a buffer of " +
+                    std::to_string(buffer.bytes()));
+    CL_CHECK(clEnqueueWriteBuffer(queue_, buffer.mem(), CL_TRUE, offset, bytes, data, 0, nullptr, nullptr));
+    bytes_up_ += bytes;
+}
+
+void ClContext::read(const Buffer& buffer, size_t offset, void* data, size_t bytes) {
+    if (bytes == 0) return;
+    if (offset + bytes > buffer.bytes())
+        throw Error("OpenCL read of " + std::to_string(bytes) + " bytes at " + std::to_string(offset) + " from a buffer of " +
+                    std::to_string(buffer.bytes()));
+    CL_CHECK(clEnqueueReadBuffer(queue_, buffer.mem(), CL_TRUE, offset, bytes, data, 0, nullptr, nullptr));
+    bytes_down_ += bytes;
+}
+
+void ClContext::copy(const Buffer& from, size_t from_offset, const Buffer& to, size_t to_offset, size_t bytes) {
+    if (bytes == 0) return;
+    CL_CHECK(clEnqueueCopyBuffer(queue_, from.mem(), to.mem(), from_offset, to_offset, bytes, 0, nullptr, nullptr));
+}
+
+void ClContext::fill_zero(const Buffer& buffer, size_t bytes) {
+    if (bytes == 0) return;
+    const cl_float zero = 0.0f;
+    CL_CHECK(clEnqueueFillBuffer(queue_, buffer.mem(), &zero, sizeof zero, 0, bytes, 0, nullptr, nullptr));
+}
+
+Buffer ClContext::in(const void* host, size_t bytes, const std::string& what) {
+    return io_ ? io_->in(host, bytes, what) : upload(host, bytes, what);
+}
+Buffer ClContext::out(void* host, size_t bytes, const std::string& what) { return io_ ? io_->out(host, bytes, what) : alloc(bytes, what); }
+Buffer ClContext::inout(void* host, size_t bytes, const std::string& what) {
+    return io_ ? io_->inout(host, bytes, what) : upload(host, bytes, what);
+}
+void ClContext::done(const Buffer& buffer, void* host, size_t bytes) {
+    if (io_) io_->done(buffer, host, bytes);
+    else download(buffer, host, bytes);
 }
 
 void ClContext::finish() { CL_CHECK(clFinish(queue_)); }

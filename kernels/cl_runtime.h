@@ -63,6 +63,20 @@ struct ProgramBuild {
     bool from_cache = false;
 };
 
+// Where an op's activation arguments live. The host wrappers of cl_ops.h ask their ClContext for each activation
+// argument through in / out / inout and hand an output back through done; parameters and control data (norm weights,
+// positions, ids) are uploaded directly. With no HostIo installed (the parity tests, the benchmark) in and inout
+// upload, out allocates and done downloads: every call moves its activations both ways. The OpenCL Backend installs
+// ClResidency (cl_resident.h), which answers with device mirrors of the host ranges and moves nothing it need not.
+class HostIo {
+public:
+    virtual ~HostIo() = default;
+    virtual Buffer in(const void* host, size_t bytes, const std::string& what) = 0;     // read by the op
+    virtual Buffer out(void* host, size_t bytes, const std::string& what) = 0;          // written whole by the op
+    virtual Buffer inout(void* host, size_t bytes, const std::string& what) = 0;        // read, then written in place
+    virtual void done(const Buffer& buffer, void* host, size_t bytes) = 0;              // the op's output is in buffer
+};
+
 // One device (flat index as `gemma4 info --cl` lists it), its context and in-order command queue. Programs and
 // kernels are built once per context and kept. Not thread-safe (kernel arguments are set on shared cl_kernels).
 class ClContext {
@@ -95,7 +109,27 @@ public:
     Buffer alloc(size_t bytes, const std::string& what = "buffer");
     Buffer upload(const void* data, size_t bytes, const std::string& what = "buffer");  // blocking write
     void download(const Buffer& buffer, void* data, size_t bytes);                      // blocking read
+    void write(const Buffer& buffer, size_t offset, const void* data, size_t bytes);    // blocking, into a range
+    void read(const Buffer& buffer, size_t offset, void* data, size_t bytes);           // blocking, from a range
+    void copy(const Buffer& from, size_t from_offset, const Buffer& to, size_t to_offset, size_t bytes);  // on the device
+    void fill_zero(const Buffer& buffer, size_t bytes);                                 // on the device
     void finish();
+
+    // Bytes moved between host and device by the calls above (uploads, downloads, write, read) since the last reset:
+    // what the residency test and `gemma4 run --backend opencl` report.
+    uint64_t bytes_uploaded() const { return bytes_up_; }
+    uint64_t bytes_downloaded() const { return bytes_down_; }
+    void reset_transfer_counts() { bytes_up_ = bytes_down_ = 0; }
+
+    // Activation arguments of the ops (HostIo above); set_io(nullptr) restores upload / download per call.
+    void set_io(HostIo* io) { io_ = io; }
+    HostIo* io() const { return io_; }
+    Buffer in(const void* host, size_t bytes, const std::string& what);
+    Buffer out(void* host, size_t bytes, const std::string& what);
+    Buffer inout(void* host, size_t bytes, const std::string& what);
+    void done(const Buffer& buffer, void* host, size_t bytes);
+    // The alignment (bytes) of a sub-buffer's origin: CL_DEVICE_MEM_BASE_ADDR_ALIGN / 8.
+    size_t sub_buffer_align() const { return sub_align_; }
 
 private:
     DeviceInfo info_;
@@ -103,6 +137,9 @@ private:
     cl_context context_ = nullptr;
     cl_command_queue queue_ = nullptr;
     uint64_t max_alloc_ = 0;
+    size_t sub_align_ = 128;
+    uint64_t bytes_up_ = 0, bytes_down_ = 0;
+    HostIo* io_ = nullptr;
     std::string driver_version_;
     std::map<std::string, cl_program> programs_;
     std::map<std::string, cl_kernel> kernels_;  // "program/kernel"

@@ -17,27 +17,27 @@ void attention_forward(const TextConfig& cfg, const TextWeights& w, int l, TextA
 
     // Queries: project, RMSNorm over each head's Dh (with weight), rotate.
     be.matmul(a.attn_q.data(), a.attn_norm.data(), lw.q_proj, T);
-    G4_PROBE(probes, Probe::text_attn_q, l, probe_view(a.attn_q, {T, H, Dh}));
+    G4_PROBE_BE(be, probes, Probe::text_attn_q, l, probe_view(a.attn_q, {T, H, Dh}));
     be.rms_norm(a.attn_q.data(), a.attn_q.data(), lw.q_norm.data(), int64_t(T) * H, Dh, eps);
-    G4_PROBE(probes, Probe::text_attn_q_normed, l, probe_view(a.attn_q, {T, H, Dh}));
+    G4_PROBE_BE(be, probes, Probe::text_attn_q_normed, l, probe_view(a.attn_q, {T, H, Dh}));
     be.rope(a.attn_q.data(), T, H, Dh, positions, inv_freq);
-    G4_PROBE(probes, Probe::text_attn_q_rope, l, probe_view(a.attn_q, {T, H, Dh}));
+    G4_PROBE_BE(be, probes, Probe::text_attn_q_rope, l, probe_view(a.attn_q, {T, H, Dh}));
 
     // Keys and values of this layer's own (non-shared) cache. With K=V the value is the raw key projection, taken
     // before k_norm and RoPE; values get the weightless v_norm and no rotation.
     if (!cfg.is_kv_shared(l)) {
         const int64_t kv_floats = int64_t(T) * Hkv * Dh;
         be.matmul(a.attn_k.data(), a.attn_norm.data(), lw.k_proj, T);
-        G4_PROBE(probes, Probe::text_attn_k, l, probe_view(a.attn_k, {T, Hkv, Dh}));
-        if (cfg.k_eq_v(l)) std::copy_n(a.attn_k.data(), kv_floats, a.attn_v.data());
+        G4_PROBE_BE(be, probes, Probe::text_attn_k, l, probe_view(a.attn_k, {T, Hkv, Dh}));
+        if (cfg.k_eq_v(l)) be.copy(a.attn_v.data(), a.attn_k.data(), kv_floats);
         else be.matmul(a.attn_v.data(), a.attn_norm.data(), lw.v_proj, T);
         be.rms_norm(a.attn_k.data(), a.attn_k.data(), lw.k_norm.data(), int64_t(T) * Hkv, Dh, eps);
-        G4_PROBE(probes, Probe::text_attn_k_normed, l, probe_view(a.attn_k, {T, Hkv, Dh}));
+        G4_PROBE_BE(be, probes, Probe::text_attn_k_normed, l, probe_view(a.attn_k, {T, Hkv, Dh}));
         be.rope(a.attn_k.data(), T, Hkv, Dh, positions, inv_freq);
-        G4_PROBE(probes, Probe::text_attn_k_rope, l, probe_view(a.attn_k, {T, Hkv, Dh}));
+        G4_PROBE_BE(be, probes, Probe::text_attn_k_rope, l, probe_view(a.attn_k, {T, Hkv, Dh}));
         be.rms_norm(a.attn_v.data(), a.attn_v.data(), nullptr, int64_t(T) * Hkv, Dh, eps);
-        G4_PROBE(probes, Probe::text_attn_v, l, probe_view(a.attn_v, {T, Hkv, Dh}));
-        cache.append(l, a.attn_k.data(), a.attn_v.data(), positions, T);
+        G4_PROBE_BE(be, probes, Probe::text_attn_v, l, probe_view(a.attn_v, {T, Hkv, Dh}));
+        cache.append(l, a.attn_k.data(), a.attn_v.data(), positions, T, be);
     }
 
     // A KV-shared layer attends over its source layer's keys (same kind, already updated this step).
@@ -53,15 +53,18 @@ void attention_forward(const TextConfig& cfg, const TextWeights& w, int l, TextA
         for (int t = 0; t < T; ++t) q_block.push_back(cache.image_block_of_position[positions[t]]);
         for (int64_t s = 0; s < S; ++s) k_block.push_back(cache.image_block_of_position[kv.positions[s]]);
     }
-    if (want_weights) a.attn_weights.assign(int64_t(H) * T * S, 0.0f);
+    if (want_weights) {
+        a.attn_weights.assign(int64_t(H) * T * S, 0.0f);
+        be.on_alloc(a.attn_weights);
+    }
     const AttentionShape shape{T, static_cast<int>(S), H, Hkv, Dh, window};
     be.attention(a.attn_out.data(), want_weights ? a.attn_weights.data() : nullptr, a.attn_q.data(), kv.k.data(), kv.v.data(), positions,
                  kv.positions.data(), use_blocks ? q_block.data() : nullptr, use_blocks ? k_block.data() : nullptr, opts.image_mask, shape);
-    if (want_weights) G4_PROBE(probes, Probe::text_attn_weights, l, probe_view(a.attn_weights, {H, T, S}));
-    G4_PROBE(probes, Probe::text_attn_out, l, probe_view(a.attn_out, {T, int64_t(H) * Dh}));
+    if (want_weights) G4_PROBE_BE(be, probes, Probe::text_attn_weights, l, probe_view(a.attn_weights, {H, T, S}));
+    G4_PROBE_BE(be, probes, Probe::text_attn_out, l, probe_view(a.attn_out, {T, int64_t(H) * Dh}));
 
     be.matmul(a.attn_o.data(), a.attn_out.data(), lw.o_proj, T);
-    G4_PROBE(probes, Probe::text_attn_o, l, probe_view(a.attn_o, {T, D}));
+    G4_PROBE_BE(be, probes, Probe::text_attn_o, l, probe_view(a.attn_o, {T, D}));
 }
 
 }  // namespace gemma4

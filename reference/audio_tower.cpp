@@ -99,11 +99,14 @@ void attention_forward(const Ctx& c, const AudioLayerWeights& lw, int l, AudioAc
     c.be.scale(a.attn_k.data(), int64_t(T) * H * Dh, k_scale);
 
     const bool want_weights = c.probes && c.probes->wants(Probe::audio_attn_weights, l);
-    if (want_weights) a.attn_weights.assign(size_t(H) * T * P, 0.0f);
+    if (want_weights) {
+        a.attn_weights.assign(size_t(H) * T * P, 0.0f);
+        c.be.on_alloc(a.attn_weights);
+    }
     const AudioAttentionShape shape{T, H, Dh, C, P, Fr, cap, invalid};
     c.be.audio_attention(a.attn_ctx.data(), want_weights ? a.attn_weights.data() : nullptr, a.attn_q.data(), a.attn_k.data(),
                          a.attn_v.data(), lw.rel_k.data(), a.step_valid.data(), shape);
-    if (want_weights) G4_PROBE(c.probes, Probe::audio_attn_weights, l, view(a.attn_weights, {H, T, P}));
+    if (want_weights) G4_PROBE_BE(c.be, c.probes, Probe::audio_attn_weights, l, view(a.attn_weights, {H, T, P}));
 }
 
 // Gemma4AudioLightConv1d, in place on a.x: x + linear_end(silu(conv_norm(clamp(causal_dwconv(glu(linear_start(pre_norm(x))))))))
@@ -130,7 +133,7 @@ void layer_forward(const Ctx& c, const AudioLayerWeights& lw, int l, AudioActiva
 
     // Macaron half step: x = x + ½ · FFN1(x)
     ffn_forward(c, lw.ffn1, a);
-    G4_PROBE(c.probes, Probe::audio_ffn1_out, l, view(a.x, {T, Da}));
+    G4_PROBE_BE(c.be, c.probes, Probe::audio_ffn1_out, l, view(a.x, {T, Da}));
 
     // Attention block: x = x + norm_post_attn(clamp(post(attn(norm_pre_attn(clamp(x))))))
     c.be.clamp(a.norm.data(), a.x.data(), TD, -c.grad_clip, c.grad_clip);
@@ -140,17 +143,17 @@ void layer_forward(const Ctx& c, const AudioLayerWeights& lw, int l, AudioActiva
     c.be.clamp(a.attn_post.data(), a.attn_post.data(), TD, -c.grad_clip, c.grad_clip);
     c.be.rms_norm(a.attn_post.data(), a.attn_post.data(), lw.norm_post_attn.data(), T, Da, c.eps);
     c.be.add(a.x.data(), a.x.data(), a.attn_post.data(), TD);
-    G4_PROBE(c.probes, Probe::audio_attn_out, l, view(a.x, {T, Da}));
+    G4_PROBE_BE(c.be, c.probes, Probe::audio_attn_out, l, view(a.x, {T, Da}));
 
     // Light convolution block (its own residual)
     lconv_forward(c, lw, a);
-    G4_PROBE(c.probes, Probe::audio_conv_out, l, view(a.x, {T, Da}));
+    G4_PROBE_BE(c.be, c.probes, Probe::audio_conv_out, l, view(a.x, {T, Da}));
 
     // Second half step, then norm_out(clamp(x))
     ffn_forward(c, lw.ffn2, a);
     c.be.clamp(a.x.data(), a.x.data(), TD, -c.grad_clip, c.grad_clip);
     c.be.rms_norm(a.x.data(), a.x.data(), lw.norm_out.data(), T, Da, c.eps);
-    G4_PROBE(c.probes, Probe::audio_layer_out, l, view(a.x, {T, Da}));
+    G4_PROBE_BE(c.be, c.probes, Probe::audio_layer_out, l, view(a.x, {T, Da}));
 }
 
 }  // namespace
@@ -243,11 +246,14 @@ std::vector<float> AudioTower::encode(const MelFeatures& mel, ProbeSink* probes,
     // then flatten (freq, channel) → input_proj_linear.
     const int A1 = (A - 1) / 2 + 1, F1 = (kMelBins - 1) / 2 + 1;
     a.sscp0.assign(size_t(A1) * F1 * C0, 0.0f);
+    be.on_alloc(a.sscp0);
+    be.from_host(mel.mel);  // the input, written by the host
     be.conv2d_subsample(a.sscp0.data(), mel.mel.data(), mel.valid.data(), A, kMelBins, 1, C0, w_.sscp_conv0.data(), w_.sscp_norm0.data(), c.eps);
     const std::vector<uint8_t> mask1 = every_other(mel.valid);
     a.steps = (A1 - 1) / 2 + 1;
     const int F2 = (F1 - 1) / 2 + 1, T = a.steps;
     a.sscp1.assign(size_t(T) * F2 * C1, 0.0f);
+    be.on_alloc(a.sscp1);
     be.conv2d_subsample(a.sscp1.data(), a.sscp0.data(), mask1.data(), A1, F1, C0, C1, w_.sscp_conv1.data(), w_.sscp_norm1.data(), c.eps);
     a.step_valid = every_other(mask1);
     if (int64_t(F2) * C1 != w_.input_proj.cols)
@@ -260,28 +266,40 @@ std::vector<float> AudioTower::encode(const MelFeatures& mel, ProbeSink* probes,
         buf->assign(TD, 0.0f);
     a.ffn_hidden.assign(4 * TD, 0.0f);
     a.lconv_start.assign(2 * TD, 0.0f);
+    for (auto* buf : {&a.x, &a.norm, &a.ffn_out, &a.attn_q, &a.attn_k, &a.attn_v, &a.attn_ctx, &a.attn_post, &a.lconv_glu, &a.lconv_conv,
+                      &a.lconv_out, &a.ffn_hidden, &a.lconv_start})
+        be.on_alloc(*buf);
     be.matmul(a.x.data(), a.sscp1.data(), w_.input_proj, T);
-    G4_PROBE(probes, Probe::audio_subsample, -1, view(a.x, {T, Da}));
+    G4_PROBE_BE(be, probes, Probe::audio_subsample, -1, view(a.x, {T, Da}));
 
     for (int l = 0; l < cfg.num_hidden_layers; ++l) layer_forward(c, w_.layers[l], l, a);
 
     // output_proj: Linear(Da → 1536) with bias, every step (padding steps included, as HF returns them).
     a.encoder_out.assign(size_t(T) * out_dims, 0.0f);
+    be.on_alloc(a.encoder_out);
     be.matmul(a.encoder_out.data(), a.x.data(), w_.output_proj, T);
     be.add_rows(a.encoder_out.data(), T, out_dims, w_.output_proj_bias.data());
-    G4_PROBE(probes, Probe::audio_encoder_out, -1, view(a.encoder_out, {T, out_dims}));
+    G4_PROBE_BE(be, probes, Probe::audio_encoder_out, -1, view(a.encoder_out, {T, out_dims}));
 
     // embed_audio (Gemma4MultimodalEmbedder): weightless RMSNorm, then Linear(1536 → D); only the valid steps are kept
     // (get_audio_features → audio_features[mask]). The norm and projection are per row, so selecting first is the same.
     int M = 0;
     for (int t = 0; t < T; ++t) M += a.step_valid[t] != 0;
     a.embed_norm.assign(size_t(M) * out_dims, 0.0f);
+    be.on_alloc(a.embed_norm);
     for (int t = 0, m = 0; t < T; ++t)
-        if (a.step_valid[t]) std::copy_n(a.encoder_out.data() + size_t(t) * out_dims, out_dims, a.embed_norm.data() + size_t(m++) * out_dims);
+        if (a.step_valid[t]) be.copy(a.embed_norm.data() + size_t(m++) * out_dims, a.encoder_out.data() + size_t(t) * out_dims, out_dims);
     be.rms_norm(a.embed_norm.data(), a.embed_norm.data(), nullptr, M, out_dims, c.eps);
     a.soft_tokens.assign(size_t(M) * D, 0.0f);
+    be.on_alloc(a.soft_tokens);
     if (M > 0) be.matmul(a.soft_tokens.data(), a.embed_norm.data(), w_.embed_audio, M);
-    G4_PROBE(probes, Probe::audio_soft_tokens, -1, view(a.soft_tokens, {M, D}));
+    G4_PROBE_BE(be, probes, Probe::audio_soft_tokens, -1, view(a.soft_tokens, {M, D}));
+    be.to_host(a.soft_tokens);  // the caller merges them into the text embeddings on the host
+    for (auto* buf : {&a.sscp0, &a.sscp1, &a.x, &a.norm, &a.linear_in, &a.ffn_hidden, &a.ffn_out, &a.attn_q, &a.attn_k, &a.attn_v,
+                      &a.attn_weights, &a.attn_ctx, &a.attn_post, &a.lconv_start, &a.lconv_glu, &a.lconv_conv, &a.lconv_out, &a.encoder_out,
+                      &a.embed_norm, &a.soft_tokens})
+        be.on_free(*buf);
+    be.on_free(mel.mel);
     return std::move(a.soft_tokens);
 }
 

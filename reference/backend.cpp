@@ -1,6 +1,8 @@
 // backend.cpp — the two CPU backends (backend.h).
 #include "backend.h"
 
+#include <cstring>
+
 namespace gemma4 {
 
 namespace {
@@ -11,6 +13,10 @@ WeightView f32_view(const float* b, int64_t rows, int64_t cols) {
 }  // namespace
 
 void RefBackend::matmul_nt(float* out, const float* a, const float* b, int M, int N, int K) { matmul_ref(out, a, f32_view(b, N, K), M); }
+
+void RefBackend::copy(float* dst, const float* src, int64_t n) {
+    if (n > 0 && dst != src) std::memmove(dst, src, static_cast<size_t>(n) * sizeof(float));
+}
 
 void RefBackend::softmax_rows(float* x, int64_t rows, int n) {
 #pragma omp parallel for

@@ -2,15 +2,28 @@
 // of ops.h through a Backend and never know which one it is:
 //   RefBackend   the plain loops of ops.cpp: the definition every other backend is checked against;
 //   BlasBackend  the same, with OpenBLAS sgemm for matmuls of T >= kBlasMinTokens (the CPU fast path);
-//   ClBackend    kernels/cl_backend.h: the OpenCL kernels, weights resident on the device.
-// Every op takes host pointers with the shapes of ops.h; a backend may keep what it likes on its device (ClBackend
-// keeps weights there, uploaded once) but the activations named in the model code are host buffers, so a probe reads
-// them directly and nothing is downloaded for a listener that is not there.
+//   ClBackend    kernels/cl_backend.h: the OpenCL kernels; weights and activations stay on the device.
+//
+// Every op takes host pointers with the shapes of ops.h: the model names its activations as host buffers. A backend
+// with its own memory (ClBackend) may keep a device copy of any buffer it is handed and let the host copy go stale, so
+// the model tells it where the host touches activation data, with four hooks that cost nothing on Ref / Blas (empty
+// virtual calls; their memory *is* the host's):
+//   to_host(p, n)    the host is about to read p[0..n)   (a probe a listener wants, MoE routing ids, the logits);
+//   from_host(p, n)  the host has just written p[0..n)   (soft-token rows merged into the embeddings, a zero fill);
+//   on_alloc(v)      v was (re)sized: its old contents, and any device copy of that memory, are dead;
+//   on_free(v)       v is about to be freed.
+// copy(dst, src, n) is an op (memmove semantics) so that moving activations around (K=V, the KV cache's append and
+// trim) need not pass through the host. G4_PROBE_BE is G4_PROBE that calls to_host only for a probe a listener wants,
+// so with no listener nothing but the logits comes back from the device. Probes of host-only data (weights, the
+// input pixels / mel) use plain G4_PROBE.
+#pragma once
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "ops.h"
+#include "probes.h"
 
 namespace gemma4 {
 
@@ -18,6 +31,27 @@ class Backend {
 public:
     virtual ~Backend() = default;
     virtual std::string name() const = 0;  // "ref", "blas", "opencl"
+
+    // ---- where the activations are (see the top of this file); bytes, so one hook serves float and int32 buffers
+    virtual void to_host_bytes(const void* /*p*/, size_t /*bytes*/) {}
+    virtual void from_host_bytes(const void* /*p*/, size_t /*bytes*/) {}
+    virtual void on_alloc_bytes(const void* /*p*/, size_t /*bytes*/) {}
+    virtual void on_free_bytes(const void* /*p*/, size_t /*bytes*/) {}
+    template <typename T>
+    void to_host(const T* p, int64_t n) { to_host_bytes(p, static_cast<size_t>(n) * sizeof(T)); }
+    template <typename T>
+    void from_host(const T* p, int64_t n) { from_host_bytes(p, static_cast<size_t>(n) * sizeof(T)); }
+    template <typename T>
+    void to_host(const std::vector<T>& v) { to_host_bytes(v.data(), v.size() * sizeof(T)); }
+    template <typename T>
+    void from_host(const std::vector<T>& v) { from_host_bytes(v.data(), v.size() * sizeof(T)); }
+    template <typename T>
+    void on_alloc(const std::vector<T>& v) { on_alloc_bytes(v.data(), v.size() * sizeof(T)); }
+    template <typename T>
+    void on_free(const std::vector<T>& v) { on_free_bytes(v.data(), v.size() * sizeof(T)); }
+
+    // dst[0..n) = src[0..n); the ranges may overlap (memmove).
+    virtual void copy(float* dst, const float* src, int64_t n) = 0;
 
     // out[T, W.rows] = x[T, W.cols] · Wᵀ for a stored weight (stable address: a backend may cache it by pointer).
     virtual void matmul(float* out, const float* x, const WeightView& W, int T) = 0;
@@ -65,6 +99,7 @@ public:
 class RefBackend : public Backend {
 public:
     std::string name() const override { return "ref"; }
+    void copy(float* dst, const float* src, int64_t n) override;
     void matmul(float* out, const float* x, const WeightView& W, int T) override { matmul_ref(out, x, W, T); }
     void matmul_nt(float* out, const float* a, const float* b, int M, int N, int K) override;
     void rms_norm(float* out, const float* x, const float* w, int64_t rows, int n, float eps) override {
@@ -128,6 +163,13 @@ public:
     void matmul(float* out, const float* x, const WeightView& W, int T) override;
     void matmul_nt(float* out, const float* a, const float* b, int M, int N, int K) override;
 };
+
+// A probe point that may live on the device: the view is handed over (and to_host called) only when the sink wants it.
+inline TensorView probe_on_host(Backend& be, TensorView v) {
+    be.to_host(v.data, v.numel());
+    return v;
+}
+#define G4_PROBE_BE(backend, sink, probe, layer, view) G4_PROBE(sink, probe, layer, ::gemma4::probe_on_host((backend), (view)))
 
 // The process-wide Ref and Blas backends (stateless).
 Backend& ref_backend();

@@ -32,7 +32,10 @@ ClippableLinear bind_clippable_linear(const Checkpoint& ck, const std::string& b
 
 void clippable_linear(float* out, const float* x, const ClippableLinear& cl, int T, std::vector<float>& linear_in, Backend& be) {
     const int64_t n_in = int64_t(T) * cl.w.cols;
-    linear_in.resize(static_cast<size_t>(n_in));
+    if (linear_in.size() != static_cast<size_t>(n_in)) {
+        linear_in.resize(static_cast<size_t>(n_in));
+        be.on_alloc(linear_in);
+    }
     be.clamp(linear_in.data(), x, n_in, cl.input_min, cl.input_max);
     be.matmul(out, linear_in.data(), cl.w, T);
     be.clamp(out, out, int64_t(T) * cl.w.rows, cl.output_min, cl.output_max);

@@ -13,15 +13,31 @@ KvCache::KvCache(const TextConfig& cfg) : layers(cfg.num_hidden_layers) {
     }
 }
 
-void KvCache::append(int l, const float* k, const float* v, const int64_t* positions, int T) {
+namespace {
+
+// Storage for at least `need` floats whose first `used` are those of `buf` (moved by the backend, not the host).
+void reserve_rows(std::vector<float>& buf, int64_t used, int64_t need, Backend& be) {
+    if (need <= static_cast<int64_t>(buf.size())) return;
+    std::vector<float> bigger(static_cast<size_t>(std::max<int64_t>(need, 2 * static_cast<int64_t>(buf.size()))));
+    be.on_alloc(bigger);
+    be.copy(bigger.data(), buf.data(), used);
+    be.on_free(buf);
+    buf.swap(bigger);
+}
+
+}  // namespace
+
+void KvCache::append(int l, const float* k, const float* v, const int64_t* positions, int T, Backend& be) {
     LayerKv& kv = layers.at(l);
-    const int64_t n = kv.row_floats() * T;
-    kv.k.insert(kv.k.end(), k, k + n);
-    kv.v.insert(kv.v.end(), v, v + n);
+    const int64_t used = kv.rows() * kv.row_floats(), n = kv.row_floats() * T;
+    reserve_rows(kv.k, used, used + n, be);
+    reserve_rows(kv.v, used, used + n, be);
+    be.copy(kv.k.data() + used, k, n);
+    be.copy(kv.v.data() + used, v, n);
     kv.positions.insert(kv.positions.end(), positions, positions + T);
 }
 
-void KvCache::trim(const TextConfig& cfg) {
+void KvCache::trim(const TextConfig& cfg, Backend& be) {
     for (int l = 0; l < cfg.num_hidden_layers; ++l) {
         LayerKv& kv = layers[l];
         const int window = cfg.window(l);
@@ -29,15 +45,16 @@ void KvCache::trim(const TextConfig& cfg) {
         // The next query sits at position `length`; it sees keys > length − window, i.e. at most window − 1 cached
         // rows. Keeping `window` rows is one more than needed and keeps the rule easy to state.
         const int64_t drop = kv.rows() - window;
-        kv.k.erase(kv.k.begin(), kv.k.begin() + drop * kv.row_floats());
-        kv.v.erase(kv.v.begin(), kv.v.begin() + drop * kv.row_floats());
+        const int64_t keep = int64_t(window) * kv.row_floats(), from = drop * kv.row_floats();
+        be.copy(kv.k.data(), kv.k.data() + from, keep);
+        be.copy(kv.v.data(), kv.v.data() + from, keep);
         kv.positions.erase(kv.positions.begin(), kv.positions.begin() + drop);
     }
 }
 
 int64_t KvCache::bytes() const {
     int64_t b = 0;
-    for (const LayerKv& kv : layers) b += int64_t(kv.k.size() + kv.v.size()) * 4;
+    for (const LayerKv& kv : layers) b += 2 * kv.rows() * kv.row_floats() * 4;
     return b;
 }
 

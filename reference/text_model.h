@@ -60,18 +60,25 @@ struct TextActivations {
     std::vector<float> moe_topk_ids_f32;  // [T, K]  the same ids as floats, for probes
     std::vector<float> moe_topk_weights;  // [T, K]
     std::vector<float> moe_experts_in;    // [T, D]
+    std::vector<float> moe_u;             // [T, D]   one expert's tokens (gathered rows)
+    std::vector<float> moe_gate_up;       // [T, 2I]  their gate_up projection
+    std::vector<float> moe_hidden;        // [T, I]   gelu_tanh(gate) ⊙ up
+    std::vector<float> moe_y;             // [T, D]   the expert's output, before the weighted scatter
     std::vector<float> moe_experts_out;   // [T, D]
     std::vector<float> moe_dense_post;    // [T, D]
     std::vector<float> moe_experts_post;  // [T, D]
     std::vector<float> moe_combined;      // [T, D]
     // per-layer embeddings
+    std::vector<float> ple_token;         // [T, L, P] token part (table rows × √P)
+    std::vector<float> ple_context;       // [T, L, P] context part (projection, RMSNorm)
     std::vector<float> ple_gate;          // [T, P]
     std::vector<float> ple_gated;         // [T, P]
     std::vector<float> ple_out;           // [T, D]
     // after the layers
     std::vector<float> final_norm;        // [T, D]
 
-    void resize(const TextConfig& cfg, int T);
+    // Sizes every buffer for T tokens and tells the backend (Backend::on_alloc) that their contents are new.
+    void resize(const TextConfig& cfg, int T, Backend& be);
 };
 
 class TextModel {

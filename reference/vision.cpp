@@ -106,15 +106,21 @@ std::vector<float> VisionTower::encode(const PatchedImage& img, ProbeSink* probe
     a.patch_in.resize(size_t(N) * P);
     for (size_t i = 0; i < a.patch_in.size(); ++i) a.patch_in[i] = 2.0f * (img.patches[i] - 0.5f);
     a.x.resize(size_t(N) * Dv);
+    be.on_alloc(a.patch_in);  // written by the host above
+    be.on_alloc(a.x);
     be.matmul(a.x.data(), a.patch_in.data(), w_.input_proj, N);
     {
         std::vector<float> ex(size_t(N) * Dv), ey(size_t(N) * Dv);
+        be.on_alloc(ex);
+        be.on_alloc(ey);
         be.embed_rows(ex.data(), expert_slice(*w_.position_table, 0), img.pos_x.data(), N, 1.0f);
         be.embed_rows(ey.data(), expert_slice(*w_.position_table, 1), img.pos_y.data(), N, 1.0f);
         be.add(ex.data(), ex.data(), ey.data(), int64_t(N) * Dv);
         be.add(a.x.data(), a.x.data(), ex.data(), int64_t(N) * Dv);  // hidden_states + (x_emb + y_emb)
+        be.on_free(ex);
+        be.on_free(ey);
     }
-    G4_PROBE(probes, Probe::vision_patch_embed, -1, view(a.x, {N, Dv}));
+    G4_PROBE_BE(be, probes, Probe::vision_patch_embed, -1, view(a.x, {N, Dv}));
 
     a.norm.resize(size_t(N) * Dv);
     a.attn_q.resize(size_t(N) * H * Dh);
@@ -130,30 +136,40 @@ std::vector<float> VisionTower::encode(const PatchedImage& img, ProbeSink* probe
     a.mlp_gate.resize(size_t(N) * I);
     a.mlp_up.resize(size_t(N) * I);
     a.mlp_out.resize(size_t(N) * Dv);
+    for (auto* buf : {&a.norm, &a.attn_q, &a.attn_k, &a.attn_v, &a.head_q, &a.head_k, &a.head_vt, &a.head_ctx, &a.head_probs, &a.attn_ctx,
+                      &a.attn_o, &a.mlp_gate, &a.mlp_up, &a.mlp_out})
+        be.on_alloc(*buf);
 
     for (int l = 0; l < cfg_.num_hidden_layers; ++l) {
         const VisionLayerWeights& lw = w_.layers[l];
         // Gemma4VisionEncoderLayer.forward: input_layernorm → attention → post_attention_layernorm → residual.
         be.rms_norm(a.norm.data(), a.x.data(), lw.input_layernorm.data(), N, Dv, eps);
-        G4_PROBE(probes, Probe::vision_attn_norm, l, view(a.norm, {N, Dv}));
+        G4_PROBE_BE(be, probes, Probe::vision_attn_norm, l, view(a.norm, {N, Dv}));
 
         // Gemma4VisionAttention: q, k with weighted RMSNorm over Dh then 2-D RoPE; v with the weightless v_norm.
         clippable_linear(a.attn_q.data(), a.norm.data(), lw.q_proj, N, a.linear_in, be);
         be.rms_norm(a.attn_q.data(), a.attn_q.data(), lw.q_norm.data(), int64_t(N) * H, Dh, eps);
         be.rope_2d(a.attn_q.data(), N, H, Dh, img.pos_x.data(), img.pos_y.data(), rope_inv_freq_.data());
-        G4_PROBE(probes, Probe::vision_attn_q_rope, l, view(a.attn_q, {N, H, Dh}));
+        G4_PROBE_BE(be, probes, Probe::vision_attn_q_rope, l, view(a.attn_q, {N, H, Dh}));
         clippable_linear(a.attn_k.data(), a.norm.data(), lw.k_proj, N, a.linear_in, be);
         be.rms_norm(a.attn_k.data(), a.attn_k.data(), lw.k_norm.data(), int64_t(N) * H, Dh, eps);
         be.rope_2d(a.attn_k.data(), N, H, Dh, img.pos_x.data(), img.pos_y.data(), rope_inv_freq_.data());
-        G4_PROBE(probes, Probe::vision_attn_k_rope, l, view(a.attn_k, {N, H, Dh}));
+        G4_PROBE_BE(be, probes, Probe::vision_attn_k_rope, l, view(a.attn_k, {N, H, Dh}));
         clippable_linear(a.attn_v.data(), a.norm.data(), lw.v_proj, N, a.linear_in, be);
         be.rms_norm(a.attn_v.data(), a.attn_v.data(), nullptr, int64_t(N) * H, Dh, eps);
-        G4_PROBE(probes, Probe::vision_attn_v, l, view(a.attn_v, {N, H, Dh}));
+        G4_PROBE_BE(be, probes, Probe::vision_attn_v, l, view(a.attn_v, {N, H, Dh}));
 
         // eager_attention_forward with scaling 1.0 and a bidirectional mask over the real patches (all of them here):
         // per head, scores = q·kᵀ, softmax over the keys, context = probabilities · v.
         const bool want_weights = probes != nullptr && probes->wants(Probe::vision_attn_weights, l);
-        if (want_weights) a.attn_weights.resize(size_t(H) * N * N);
+        if (want_weights) {
+            a.attn_weights.resize(size_t(H) * N * N);
+            be.on_alloc(a.attn_weights);
+        }
+        // The per-head split and merge are host loops: q, k, v come back once per layer, the heads go out.
+        be.to_host(a.attn_q);
+        be.to_host(a.attn_k);
+        be.to_host(a.attn_v);
         for (int h = 0; h < H; ++h) {
             for (int n = 0; n < N; ++n)
                 for (int d = 0; d < Dh; ++d) {
@@ -162,20 +178,29 @@ std::vector<float> VisionTower::encode(const PatchedImage& img, ProbeSink* probe
                     a.head_k[size_t(n) * Dh + d] = a.attn_k[src];
                     a.head_vt[size_t(d) * N + n] = a.attn_v[src];
                 }
+            be.from_host(a.head_q);
+            be.from_host(a.head_k);
+            be.from_host(a.head_vt);
             float* probs = a.head_probs.data();
             be.matmul_nt(probs, a.head_q.data(), a.head_k.data(), N, N, Dh);
             be.softmax_rows(probs, N, N);
-            if (want_weights) std::copy_n(probs, size_t(N) * N, &a.attn_weights[size_t(h) * N * N]);
+            if (want_weights) {
+                be.to_host(probs, int64_t(N) * N);
+                std::copy_n(probs, size_t(N) * N, &a.attn_weights[size_t(h) * N * N]);
+            }
             be.matmul_nt(a.head_ctx.data(), probs, a.head_vt.data(), N, Dh, N);
+            be.to_host(a.head_ctx);
             for (int n = 0; n < N; ++n)
                 std::copy_n(&a.head_ctx[size_t(n) * Dh], Dh, &a.attn_ctx[(size_t(n) * H + h) * Dh]);
         }
-        if (want_weights) G4_PROBE(probes, Probe::vision_attn_weights, l, view(a.attn_weights, {H, N, N}));
+        be.from_host(a.attn_ctx);
+        if (want_weights) be.from_host(a.attn_weights);
+        if (want_weights) G4_PROBE_BE(be, probes, Probe::vision_attn_weights, l, view(a.attn_weights, {H, N, N}));
         clippable_linear(a.attn_o.data(), a.attn_ctx.data(), lw.o_proj, N, a.linear_in, be);
-        G4_PROBE(probes, Probe::vision_attn_o, l, view(a.attn_o, {N, Dv}));
+        G4_PROBE_BE(be, probes, Probe::vision_attn_o, l, view(a.attn_o, {N, Dv}));
         be.rms_norm(a.attn_o.data(), a.attn_o.data(), lw.post_attention_layernorm.data(), N, Dv, eps);
         be.add(a.x.data(), a.x.data(), a.attn_o.data(), int64_t(N) * Dv);
-        G4_PROBE(probes, Probe::vision_attn_residual, l, view(a.x, {N, Dv}));
+        G4_PROBE_BE(be, probes, Probe::vision_attn_residual, l, view(a.x, {N, Dv}));
 
         // pre_feedforward_layernorm → Gemma4VisionMLP: down(gelu_tanh(gate(x)) · up(x)) → post_feedforward_layernorm → residual.
         be.rms_norm(a.norm.data(), a.x.data(), lw.pre_feedforward_layernorm.data(), N, Dv, eps);
@@ -183,28 +208,36 @@ std::vector<float> VisionTower::encode(const PatchedImage& img, ProbeSink* probe
         clippable_linear(a.mlp_up.data(), a.norm.data(), lw.up_proj, N, a.linear_in, be);
         be.gelu_mul(a.mlp_gate.data(), a.mlp_gate.data(), a.mlp_up.data(), int64_t(N) * I);
         clippable_linear(a.mlp_out.data(), a.mlp_gate.data(), lw.down_proj, N, a.linear_in, be);
-        G4_PROBE(probes, Probe::vision_mlp_out, l, view(a.mlp_out, {N, Dv}));
+        G4_PROBE_BE(be, probes, Probe::vision_mlp_out, l, view(a.mlp_out, {N, Dv}));
         be.rms_norm(a.mlp_out.data(), a.mlp_out.data(), lw.post_feedforward_layernorm.data(), N, Dv, eps);
         be.add(a.x.data(), a.x.data(), a.mlp_out.data(), int64_t(N) * Dv);
-        G4_PROBE(probes, Probe::vision_layer_out, l, view(a.x, {N, Dv}));
+        G4_PROBE_BE(be, probes, Probe::vision_layer_out, l, view(a.x, {N, Dv}));
     }
     // No final norm: Gemma4VisionEncoder returns the last layer's output.
 
     // Gemma4VisionPooler._avg_pool_by_positions: patch (x, y) adds weight 1/k² to cell x/k + (cols/k)·(y/k), summed
     // in patch order; then × √Dv in float32.
     a.pooled.assign(size_t(G) * Dv, 0.0f);
+    be.on_alloc(a.pooled);
     be.vision_pool(a.pooled.data(), a.x.data(), N, Dv, img.pos_x.data(), img.pos_y.data(), cols, k, G);
-    G4_PROBE(probes, Probe::vision_pooled, -1, view(a.pooled, {G, Dv}));
+    G4_PROBE_BE(be, probes, Probe::vision_pooled, -1, view(a.pooled, {G, Dv}));
 
     // Gemma4VisionModel.forward: (h − std_bias) · std_scale on the large towers.
     if (cfg_.standardize) be.standardize(a.pooled.data(), G, Dv, w_.std_bias.data(), w_.std_scale.data());
 
     // Gemma4MultimodalEmbedder: embedding_projection(RMSNorm without scale (x)), eps = the vision rms_norm_eps.
     a.embed_norm.resize(size_t(G) * Dv);
+    be.on_alloc(a.embed_norm);
     be.rms_norm(a.embed_norm.data(), a.pooled.data(), nullptr, G, Dv, eps);
     a.soft_tokens.resize(size_t(G) * D);
+    be.on_alloc(a.soft_tokens);
     be.matmul(a.soft_tokens.data(), a.embed_norm.data(), w_.embed_vision, G);
-    G4_PROBE(probes, Probe::vision_soft_tokens, -1, view(a.soft_tokens, {G, D}));
+    G4_PROBE_BE(be, probes, Probe::vision_soft_tokens, -1, view(a.soft_tokens, {G, D}));
+    be.to_host(a.soft_tokens);  // the caller merges them into the text embeddings on the host
+    for (auto* buf : {&a.patch_in, &a.x, &a.norm, &a.linear_in, &a.attn_q, &a.attn_k, &a.attn_v, &a.head_q, &a.head_k, &a.head_vt,
+                      &a.head_ctx, &a.head_probs, &a.attn_weights, &a.attn_ctx, &a.attn_o, &a.mlp_gate, &a.mlp_up, &a.mlp_out, &a.pooled,
+                      &a.embed_norm, &a.soft_tokens})
+        be.on_free(*buf);
     return std::move(a.soft_tokens);
 }
 

@@ -16,6 +16,9 @@
 #include "generate.h"
 #include "model_args.h"
 #include "text_model.h"
+#ifdef GEMMA4_HAVE_OPENCL
+#include "cl_backend.h"
+#endif
 
 namespace gemma4::cli {
 
@@ -127,6 +130,12 @@ int cmd_run(int argc, char** argv) {
                  stats.prompt_tokens / std::max(stats.prefill_seconds, 1e-9), stats.generated_tokens, stats.decode_seconds,
                  stats.generated_tokens > 1 ? (stats.generated_tokens - 1) / std::max(stats.decode_seconds, 1e-9) : 0.0,
                  stats.stopped_at_eos ? ", stopped at end of turn" : "", usage.ru_maxrss / (1024.0 * 1024.0));
+#ifdef GEMMA4_HAVE_OPENCL
+    if (auto* cl_backend = dynamic_cast<cl::ClBackend*>(backend.get()))
+        std::fprintf(stderr, "[opencl] host <-> device: %llu bytes uploaded (weights on first use included), %llu bytes downloaded\n",
+                     static_cast<unsigned long long>(cl_backend->context().bytes_uploaded()),
+                     static_cast<unsigned long long>(cl_backend->context().bytes_downloaded()));
+#endif
     return 0;
 }
 
