@@ -61,6 +61,13 @@ struct AttentionState {
     bool tile_log = false, tile_has_weights = false;
     std::vector<float> tile;
     float tile_max = 0;
+    // the tile as runs of equal colour along each row: masked and near-zero stretches become one rectangle
+    struct Run {
+        int row, c0, c1;
+        ImU32 color;
+    };
+    std::vector<Run> runs;
+    bool runs_valid = false;
 };
 
 AttentionState& state() {
@@ -97,6 +104,7 @@ void update_tile(AttentionState& st, const Recording& r, const LayerInfo& info, 
     st.tile_layer = info.index, st.tile_head = head, st.tile_rows = rows, st.tile_cols = cols;
     st.tile_t0 = st.t0, st.tile_t1 = st.t1, st.tile_s0 = st.s0, st.tile_s1 = st.s1;
     st.tile_log = st.log_colour, st.tile_has_weights = map.has_value();
+    st.runs_valid = false;
     if (map) {
         st.tile = attention_tile(*map, st.t0, st.t1, st.s0, st.s1, rows, cols);
         st.tile_max = 0;
@@ -117,6 +125,47 @@ void update_tile(AttentionState& st, const Recording& r, const LayerInfo& info, 
         }
     }
     st.tile_max = 1;
+}
+
+// Draws st.tile like widgets' heatmap() (same hover contract), but one rectangle per run of equal colour, so
+// a long map costs about as many rectangles as it has distinct cells near its diagonal band.
+HeatmapHover run_heatmap(const char* id, AttentionState& st, int rows, int cols, ImVec2 size, float lo,
+                         float hi) {
+    if (!st.runs_valid) {
+        st.runs.clear();
+        const float span = hi > lo ? hi - lo : 1.0f;
+        for (int r = 0; r < rows; ++r) {
+            int start = 0;
+            ImU32 run_color = 0;
+            for (int c = 0; c <= cols; ++c) {
+                ImU32 color = 0;
+                if (c < cols) {
+                    const float v = st.tile[static_cast<size_t>(r) * cols + c];
+                    color = v == v ? ramp_color((v - lo) / span) : IM_COL32(128, 128, 128, 255);
+                }
+                if (c == cols || (c > 0 && color != run_color)) {
+                    st.runs.push_back({r, start, c, run_color});
+                    start = c;
+                }
+                run_color = color;
+            }
+        }
+        st.runs_valid = true;
+    }
+    HeatmapHover hover;
+    const ImVec2 p0 = ImGui::GetCursorScreenPos();
+    ImGui::InvisibleButton(id, ImVec2(std::max(size.x, 1.0f), std::max(size.y, 1.0f)));
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    const float cw = size.x / static_cast<float>(cols), ch = size.y / static_cast<float>(rows);
+    for (const AttentionState::Run& run : st.runs)
+        dl->AddRectFilled(ImVec2(p0.x + run.c0 * cw, p0.y + run.row * ch),
+                          ImVec2(p0.x + run.c1 * cw, p0.y + (run.row + 1) * ch), run.color);
+    if (ImGui::IsItemHovered()) {
+        const ImVec2 m = ImGui::GetMousePos();
+        hover.col = std::clamp(static_cast<int>((m.x - p0.x) / cw), 0, cols - 1);
+        hover.row = std::clamp(static_cast<int>((m.y - p0.y) / ch), 0, rows - 1);
+    }
+    return hover;
 }
 
 // A strip of every decoder layer (S = sliding, G = global); a click selects the layer.
@@ -275,8 +324,7 @@ void side_column(const Recording& r, PanelState& s, const LayerInfo& info, const
     ImGui::Text("strongest keys of token %d:", s.token);
     help_marker(
         "The keys this query token takes the most from, with how far back each is. Many heads put a large "
-        "weight "
-        "on the first token, a resting place when nothing else matters (an attention sink).");
+        "weight on the first token, a resting place when nothing else matters (an attention sink).");
     for (const auto& [w, k] : top_keys(*m, info.index, s.head, s.token))
         ImGui::Text("  %.3f  key %d '%s' (%d back)", w, k, short_label(token_label(r, k), 10).c_str(),
                     s.token + offset - k);
@@ -336,9 +384,8 @@ void draw_attention(const Recording& r, PanelState& s) {
     layer_strip(r, s);
     help_marker(
         "Every decoder layer: S = sliding-window (local) attention, G = global (full) attention. Gemma 4 "
-        "interleaves them, "
-        "several local layers for each global one, and the last layer is always global. Click a layer to "
-        "open it.");
+        "interleaves them, several local layers for each global one, and the last layer is always global. "
+        "Click a layer to open it.");
     ImGui::SetNextItemWidth(ImGui::GetFontSize() * 12);
     ImGui::SliderInt("layer", &s.layer, 0, static_cast<int>(layers.size()) - 1);
     help_marker("The decoder layer shown here (and in the other per-layer panels).");
@@ -347,19 +394,16 @@ void draw_attention(const Recording& r, PanelState& s) {
         ImGui::TextColored(ImVec4(1.0f, 0.65f, 0.3f, 1.0f), "global: every token sees all tokens before it");
         help_marker(
             "Global (full) attention: each token attends to every earlier token and itself, however far "
-            "back. "
-            "It is what lets the model connect words across the whole context.");
+            "back. It is what lets the model connect words across the whole context.");
     } else {
         ImGui::TextColored(ImVec4(0.45f, 0.7f, 1.0f, 1.0f),
                            "sliding window: each token sees itself and the %d before it", info.window - 1);
         char help[320];
-        std::snprintf(
-            help, sizeof help,
-            "Sliding-window (local) attention: a token only sees the last %d tokens (itself included), so "
-            "the "
-            "window slides along as text is generated. Information from further back arrives only by passing "
-            "through several layers, like a game of telephone.",
-            info.window);
+        std::snprintf(help, sizeof help,
+                      "Sliding-window (local) attention: a token only sees the last %d tokens (itself "
+                      "included), so the window slides along as text is generated. Information from further "
+                      "back arrives only by passing through several layers, like a game of telephone.",
+                      info.window);
         help_marker(help);
     }
     ImGui::Text("%d query heads, %d KV heads, head dim %d", info.q_heads, info.kv_heads, info.head_dim);
@@ -368,15 +412,13 @@ void draw_attention(const Recording& r, PanelState& s) {
         ImGui::TextColored(ImVec4(1.0f, 0.85f, 0.3f, 1.0f), "[K=V]");
         help_marker(
             "K=V: on this model's global layers the values are the keys (there is no separate value "
-            "projection), "
-            "so the cache stores one tensor per KV head instead of two.");
+            "projection), so the cache stores one tensor per KV head instead of two.");
     } else if (info.global) {
         ImGui::SameLine(0, 16);
         ImGui::TextDisabled("[K and V separate]");
         help_marker(
             "This variant keeps a separate value projection on its global layers too; K=V is used only by "
-            "the "
-            "larger variants.");
+            "the larger variants.");
     }
     if (info.kv_shared) {
         ImGui::SameLine(0, 16);
@@ -395,12 +437,11 @@ void draw_attention(const Recording& r, PanelState& s) {
     ImGui::TextUnformatted("heads:");
     {
         char help[360];
-        std::snprintf(
-            help, sizeof help,
-            "Grouped-query attention: %d query heads share each KV head on this layer (%d query heads, %d KV "
-            "heads), so far fewer keys and values need to be cached. Buttons of one colour read the same KV "
-            "head; click one to show its weights.",
-            info.kv_heads > 0 ? info.q_heads / info.kv_heads : 0, info.q_heads, info.kv_heads);
+        std::snprintf(help, sizeof help,
+                      "Grouped-query attention: %d query heads share each KV head on this layer (%d query "
+                      "heads, %d KV heads), so far fewer keys and values need to be cached. Buttons of one "
+                      "colour read the same KV head; click one to show its weights.",
+                      info.kv_heads > 0 ? info.q_heads / info.kv_heads : 0, info.q_heads, info.kv_heads);
         help_marker(help);
     }
     ImGui::SameLine();
@@ -483,7 +524,7 @@ void draw_attention(const Recording& r, PanelState& s) {
     float map_w = side, map_h = side * static_cast<float>(vis_rows) / vis_cols;
     map_h = std::clamp(map_h, 24.0f, side);
     const bool row_labels = map_h / vis_rows >= font;
-    const float margin = row_labels ? font * 6.0f : font * 3.0f;
+    const float margin = row_labels ? font * 6.0f : font * 4.0f;
     const int rows = std::max(1, std::min(vis_rows, static_cast<int>(map_h / kMinCellPx)));
     const int cols = std::max(1, std::min(vis_cols, static_cast<int>(map_w / kMinCellPx)));
     update_tile(st, r, info, s.head, rows, cols);
@@ -493,7 +534,7 @@ void draw_attention(const Recording& r, PanelState& s) {
     const ImVec2 p0 = ImGui::GetCursorScreenPos();
     const float lo = map && st.log_colour ? -4.0f : 0.0f;
     const float hi = map && st.log_colour ? 0.0f : std::max(st.tile_max, 1e-6f);
-    const HeatmapHover hover = heatmap("##attn_map", st.tile, rows, cols, ImVec2(map_w, map_h), lo, hi);
+    const HeatmapHover hover = run_heatmap("##attn_map", st, rows, cols, ImVec2(map_w, map_h), lo, hi);
     const bool map_hovered = ImGui::IsItemHovered();
     const bool map_deactivated = ImGui::IsItemDeactivated();
     const bool map_active = ImGui::IsItemActive();
@@ -570,7 +611,8 @@ void draw_attention(const Recording& r, PanelState& s) {
             dl->AddText(ImVec2(x, p0.y + map_h + 2), label_col, buf);
         }
     }
-    dl->AddText(ImVec2(origin.x, p0.y + map_h + 2), IM_COL32(150, 150, 150, 255), "keys ->");
+    dl->AddText(ImVec2(origin.x, p0.y + map_h + 2), IM_COL32(150, 150, 150, 255),
+                row_labels ? "keys ->" : "keys");
     ImGui::SetCursorScreenPos(ImVec2(p0.x + map_w + font * 1.5f, origin.y));
     side_column(r, s, info, map ? &*map : nullptr, offset);
     ImGui::SetCursorScreenPos(ImVec2(origin.x, p0.y + map_h + labels_h + 4));

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -15,8 +16,8 @@ namespace gemma4::viz {
 namespace {
 
 constexpr float kMinCellPx = 2.0f;
-constexpr ImU32 kSharedColor = IM_COL32(240, 200, 80, 255);  // line_plot's first series
-constexpr ImU32 kRoutedColor = IM_COL32(240, 90, 90, 255);   // line_plot's second series
+constexpr ImU32 kSharedColor = IM_COL32(240, 200, 80, 255);
+constexpr ImU32 kRoutedColor = IM_COL32(240, 90, 90, 255);
 constexpr ImU32 kTextColor = IM_COL32(200, 200, 200, 255);
 
 // Derived data of one layer, rebuilt when the recording or the layer changes.
@@ -28,8 +29,8 @@ struct MoeState {
     std::vector<float> load_f;        // [E] this layer
     std::vector<float> total_load_f;  // [E] every MoE layer
     std::vector<float> mean_by_rank;  // [K] mean top-k weight by rank
-    std::vector<float> token_axis;    // 0 … T−1, the x of the per-token line plots
     float max_weight = 0;
+    bool fit_y = false;
     // the heatmap tile at the panel's resolution
     int tile_rows = 0, tile_cols = 0;
     std::vector<float> tile;
@@ -88,8 +89,6 @@ void rebuild(MoeState& st, const Recording& r, int layer) {
             st.max_weight = std::max(st.max_weight, w);
         }
     st.load_f.assign(m.load.begin(), m.load.end());
-    st.token_axis.resize(m.T);
-    for (int t = 0; t < m.T; ++t) st.token_axis[t] = static_cast<float>(t);
 }
 
 // The token × expert map down-sampled to rows × cols (max of each block).
@@ -116,6 +115,60 @@ void mark_level(float v, float top, ImU32 color, const char* label) {
     ImDrawList* dl = ImGui::GetWindowDrawList();
     dl->AddLine(ImVec2(a.x, y), ImVec2(b.x, y), color, 1.0f);
     dl->AddText(ImVec2(b.x - ImGui::CalcTextSize(label).x - 2, y - ImGui::GetFontSize() - 1), color, label);
+}
+
+// Per-token series on a fixed [0, top] axis (so a flat, near-maximal entropy reads as such), the chosen token
+// marked; hovering names the token, a click selects it. b may be null.
+void token_plot(const char* id, const Recording& r, const std::vector<float>& a, const std::vector<float>* b,
+                float bottom, float top, PanelState& s, ImVec2 size) {
+    const ImVec2 p0 = ImGui::GetCursorScreenPos();
+    ImGui::InvisibleButton(id, size);
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    const int n = static_cast<int>(a.size());
+    dl->AddRect(p0, ImVec2(p0.x + size.x, p0.y + size.y), IM_COL32(90, 90, 90, 255));
+    if (n == 0 || top <= bottom) return;
+    auto x_of = [&](int t) { return p0.x + (n > 1 ? static_cast<float>(t) / (n - 1) : 0.5f) * size.x; };
+    auto y_of = [&](float v) {
+        return p0.y + size.y - std::clamp((v - bottom) / (top - bottom), 0.0f, 1.0f) * size.y;
+    };
+    if (s.token >= 0 && s.token < n)
+        dl->AddLine(ImVec2(x_of(s.token), p0.y), ImVec2(x_of(s.token), p0.y + size.y),
+                    IM_COL32(255, 255, 255, 90));
+    auto series = [&](const std::vector<float>& v, ImU32 color) {
+        // more tokens than pixels: one vertical min-max segment per pixel column instead of one line per
+        // token
+        const int columns = static_cast<int>(size.x);
+        if (n > 2 * columns) {
+            for (int c = 0; c < columns; ++c) {
+                const int t0 = static_cast<int>(int64_t(c) * n / columns),
+                          t1 = static_cast<int>(int64_t(c + 1) * n / columns);
+                float lo = v[t0], hi = v[t0];
+                for (int t = t0; t < t1; ++t) lo = std::min(lo, v[t]), hi = std::max(hi, v[t]);
+                dl->AddLine(ImVec2(p0.x + c, y_of(lo)), ImVec2(p0.x + c, y_of(hi) - 1), color);
+            }
+            return;
+        }
+        for (int t = 1; t < n; ++t)
+            dl->AddLine(ImVec2(x_of(t - 1), y_of(v[t - 1])), ImVec2(x_of(t), y_of(v[t])), color, 1.5f);
+        if (n == 1) dl->AddCircleFilled(ImVec2(x_of(0), y_of(v[0])), 3, color);
+    };
+    series(a, kSharedColor);
+    if (b) series(*b, kRoutedColor);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3g", top);
+    dl->AddText(ImVec2(p0.x + 2, p0.y + 1), kTextColor, buf);
+    std::snprintf(buf, sizeof buf, "%.3g", bottom);
+    dl->AddText(ImVec2(p0.x + 2, p0.y + size.y - ImGui::GetFontSize() - 1), kTextColor, buf);
+    if (ImGui::IsItemHovered()) {
+        const int t = std::clamp(
+            static_cast<int>(std::lround((ImGui::GetMousePos().x - p0.x) / size.x * (n - 1))), 0, n - 1);
+        if (b)
+            ImGui::SetTooltip("token %d '%s': %.4g / %.4g", t, short_label(token_label(r, t), 24).c_str(),
+                              a[t], (*b)[t]);
+        else
+            ImGui::SetTooltip("token %d '%s': %.4g", t, short_label(token_label(r, t), 24).c_str(), a[t]);
+        if (ImGui::IsItemClicked()) s.token = t;
+    }
 }
 
 void legend_item(ImU32 color, const char* text) {
@@ -151,14 +204,12 @@ void draw_moe(const Recording& r, PanelState& s) {
         text.num_experts, text.top_k_experts, text.moe_intermediate_size, text.intermediate_size);
     {
         char help[520];
-        std::snprintf(
-            help, sizeof help,
-            "Mixture of Experts: instead of one big feed-forward network, each layer has %d small ones "
-            "(experts). "
-            "A router scores them for every token and only the best %d run, so most parameters sit idle for "
-            "any one token. Beside them a dense MLP (often called the shared expert) always runs on every "
-            "token.",
-            text.num_experts, text.top_k_experts);
+        std::snprintf(help, sizeof help,
+                      "Mixture of Experts: instead of one big feed-forward network, each layer has %d small "
+                      "ones (experts). A router scores them for every token and only the best %d run, so "
+                      "most parameters sit idle for any one token. Beside them a dense MLP (often called the "
+                      "shared expert) always runs on every token.",
+                      text.num_experts, text.top_k_experts);
         help_marker(help);
     }
     ImGui::SetNextItemWidth(font * 12);
@@ -199,8 +250,7 @@ void draw_moe(const Recording& r, PanelState& s) {
     ImGui::TextUnformatted("token x expert: weight of each chosen expert");
     help_marker(
         "One row per token, one column per expert. A coloured cell means the router sent the token to that "
-        "expert, "
-        "brighter = larger weight; every row has exactly top-k coloured cells, the rest are zero.");
+        "expert, brighter = larger weight; every row has exactly top-k coloured cells, the rest are zero.");
     const ImVec2 origin = ImGui::GetCursorScreenPos();
     ImGui::SetCursorScreenPos(ImVec2(origin.x + margin, origin.y));
     const ImVec2 p0 = ImGui::GetCursorScreenPos();
@@ -268,8 +318,7 @@ void draw_moe(const Recording& r, PanelState& s) {
     ImGui::Text("sum %.3f", weight_sum);
     help_marker(
         "The top-k weights after renormalisation: the chosen experts' router probabilities are rescaled to "
-        "sum to "
-        "1, then multiplied by each expert's learned scale, so the sum can differ a little from 1.");
+        "sum to 1, then multiplied by each expert's learned scale, so the sum can differ a little from 1.");
     ImGui::EndGroup();
     ImGui::SetCursorScreenPos(ImVec2(origin.x, p0.y + map_h + font + 6));
 
@@ -282,8 +331,7 @@ void draw_moe(const Recording& r, PanelState& s) {
     ImGui::Text("expert load, layer %d (sum %d = %d tokens x %d)", s.layer, m.T * m.K, m.T, m.K);
     help_marker(
         "How many tokens of the prompt each expert processed on this layer. The line is a perfectly even "
-        "spread "
-        "(tokens x top-k / experts); a few tall bars mean the router favours a few experts.");
+        "spread (tokens x top-k / experts); a few tall bars mean the router favours a few experts.");
     bar_chart("##load_layer", st.load_f, ImVec2(half, plot_h));
     std::snprintf(buf, sizeof buf, "even %.1f", uniform);
     mark_level(uniform, *std::max_element(st.load_f.begin(), st.load_f.end()), IM_COL32(140, 230, 140, 220),
@@ -294,8 +342,8 @@ void draw_moe(const Recording& r, PanelState& s) {
     ImGui::TextUnformatted("expert load, every layer of the prompt");
     help_marker(
         "The same count summed over all MoE layers. Expert numbers are per layer (expert 3 of one layer has "
-        "nothing "
-        "to do with expert 3 of another), so this shows the overall balance, not one shared expert pool.");
+        "nothing to do with expert 3 of another), so this shows the overall balance, not one shared expert "
+        "pool.");
     if (st.total_load_f.empty())
         ImGui::TextDisabled("(not recorded)");
     else
@@ -303,20 +351,26 @@ void draw_moe(const Recording& r, PanelState& s) {
     ImGui::EndGroup();
 
     // ---- per token: router entropy, shared vs routed ----
+    ImGui::Checkbox("fit y axes to the data", &st.fit_y);
+    help_marker(
+        "Stretch the two per-token plots to their data's range to see small differences between tokens; off, "
+        "they start at 0 (entropy ends at its maximum) so sizes compare honestly.");
     ImGui::BeginGroup();
     const float max_entropy = std::log(static_cast<float>(m.E));
     ImGui::Text("router entropy per token (max ln %d = %.2f nats)", m.E, max_entropy);
     help_marker(
         "How spread out the router's probabilities over all experts are: near 0 means one expert clearly "
-        "wins, near "
-        "the maximum means the router cannot tell them apart.");
+        "wins, near the maximum means the router cannot tell them apart.");
     if (m.entropy.empty()) {
         ImGui::TextDisabled("needs text.<l>.moe_router_probs: --probes 'text.*.moe_router_probs'");
-    } else if (m.T >= 2) {
-        line_plot("##entropy", st.token_axis, m.entropy, ImVec2(half, plot_h));
-        mark_level(max_entropy, max_entropy, IM_COL32(140, 230, 140, 220), "max");
     } else {
-        ImGui::Text("%.3f nats", m.entropy[0]);
+        const auto [lo, hi] = std::minmax_element(m.entropy.begin(), m.entropy.end());
+        const float pad = 0.05f * std::max(*hi - *lo, 1e-6f);
+        if (st.fit_y)
+            token_plot("##entropy", r, m.entropy, nullptr, *lo - pad, *hi + pad, s, ImVec2(half, plot_h));
+        else
+            token_plot("##entropy", r, m.entropy, nullptr, 0.0f, max_entropy, s, ImVec2(half, plot_h));
+        ImGui::Text("from %.3f to %.3f nats (token %d: %.3f)", *lo, *hi, s.token, m.entropy[s.token]);
     }
     ImGui::EndGroup();
     ImGui::SameLine(0, font);
@@ -324,16 +378,22 @@ void draw_moe(const Recording& r, PanelState& s) {
     ImGui::TextUnformatted("contribution norm per token:");
     help_marker(
         "The size (L2 norm) of what each branch adds to the token after its own post-norm: the shared dense "
-        "MLP that "
-        "always runs vs the weighted sum of the chosen experts.");
+        "MLP that always runs vs the weighted sum of the chosen experts.");
     ImGui::SameLine();
     legend_item(kSharedColor, "shared");
     ImGui::SameLine();
     legend_item(kRoutedColor, "routed");
     if (m.shared_norm.empty() || m.routed_norm.empty()) {
         ImGui::TextDisabled("needs moe_dense_post and moe_experts_post: --probes 'text.*.moe_*'");
-    } else if (m.T >= 2) {
-        line_plot("##norms", st.token_axis, m.shared_norm, ImVec2(half, plot_h), &m.routed_norm);
+    } else {
+        float top = 0, bottom = std::numeric_limits<float>::max();
+        for (int t = 0; t < m.T; ++t) {
+            top = std::max({top, m.shared_norm[t], m.routed_norm[t]});
+            bottom = std::min({bottom, m.shared_norm[t], m.routed_norm[t]});
+        }
+        const float pad = 0.05f * std::max(top - bottom, 1e-6f);
+        token_plot("##norms", r, m.shared_norm, &m.routed_norm, st.fit_y ? bottom - pad : 0.0f, top + pad, s,
+                   ImVec2(half, plot_h));
     }
     if (!m.shared_norm.empty() && !m.routed_norm.empty()) {
         double shared = 0, routed = 0;
@@ -347,8 +407,7 @@ void draw_moe(const Recording& r, PanelState& s) {
     ImGui::TextUnformatted("mean weight by rank:");
     help_marker(
         "The average weight of the router's first, second, ... choice over the prompt: how much the top "
-        "expert "
-        "dominates the others.");
+        "expert dominates the others.");
     for (int k = 0; k < m.K; ++k) {
         ImGui::SameLine();
         ImGui::Text("#%d %.3f", k + 1, st.mean_by_rank[k]);

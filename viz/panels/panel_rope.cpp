@@ -348,8 +348,7 @@ void draw_rope(const Recording& r, PanelState& s) {
     }
     help_marker(
         "RoPE settings differ by layer kind: sliding (local) layers and global layers each have their own "
-        "base "
-        "theta and head size. Every layer of one kind uses the same frequencies.");
+        "base theta and head size. Every layer of one kind uses the same frequencies.");
 
     const int n_pairs = layer.rope_pairs;
     const int rotated = layer.rotated_pairs;
@@ -363,16 +362,13 @@ void draw_rope(const Recording& r, PanelState& s) {
                 help, sizeof help,
                 "p-RoPE: only the first %d of the %d pairs (p = %.2f) are rotated by position; the remaining "
                 "low-frequency pairs pass through untouched and keep the meaning of the token. The rotated "
-                "pairs "
-                "keep the frequencies theta^(-2i/%d) they would have in full RoPE.",
+                "pairs keep the frequencies theta^(-2i/%d) they would have in full RoPE.",
                 rotated, n_pairs, n_pairs ? static_cast<double>(rotated) / n_pairs : 0.0, layer.head_dim);
         else
             std::snprintf(help, sizeof help,
                           "Plain RoPE: the query and key vectors are cut into %d pairs, and each pair is "
-                          "turned by an angle "
-                          "that grows with the token's position: pair i by theta^(-2i/%d) radians per "
-                          "position, so the first "
-                          "pair turns fastest and the last barely moves.",
+                          "turned by an angle that grows with the token's position: pair i by theta^(-2i/%d) "
+                          "radians per position, so the first pair turns fastest and the last barely moves.",
                           n_pairs, layer.head_dim);
         help_marker(help);
     }
@@ -387,15 +383,13 @@ void draw_rope(const Recording& r, PanelState& s) {
     ImGui::Checkbox("wrong: denominator = rotated dims", &st.show_denominator);
     help_marker(
         "A common mistake: computing the exponent as -2i / (rotated dims) instead of -2i / head dim. The "
-        "rotated "
-        "pairs then span the whole range from fast to slow, so most of them turn far slower than in Gemma "
-        "4.");
+        "rotated pairs then span the whole range from fast to slow, so most of them turn far slower than in "
+        "Gemma 4.");
     ImGui::SameLine(0, 16);
     ImGui::Checkbox("wrong: rotate every pair", &st.show_all_pairs);
     help_marker(
         "The other mistake: ignoring p and rotating every pair, so the low-frequency pairs meant to carry "
-        "meaning "
-        "get a little positional noise, which adds up over long contexts.");
+        "meaning get a little positional noise, which adds up over long contexts.");
     if (!wrong_differs) {
         ImGui::SameLine(0, 16);
         ImGui::TextDisabled("(on this kind every pair rotates: all three conventions agree)");
@@ -435,9 +429,8 @@ void draw_rope(const Recording& r, PanelState& s) {
     ImGui::SliderInt("pair", &st.pair, 0, std::max(0, n_pairs - 1));
     help_marker(
         "One pair of dimensions of the query and key. Its angle grows by the pair's frequency at every "
-        "position; "
-        "the score between two tokens depends only on the difference of their angles, their relative "
-        "distance.");
+        "position; the score between two tokens depends only on the difference of their angles, their "
+        "relative distance.");
     ImGui::SameLine(0, 14);
     ImGui::SetNextItemWidth(font * 12);
     ImGui::SliderInt("positions", &st.positions, 8, std::max(8, text.max_position_embeddings), "%d",
@@ -476,13 +469,11 @@ void draw_rope(const Recording& r, PanelState& s) {
     ImGui::Text("score error over distances 0 ... %d:", distance);
     {
         char help[360];
-        std::snprintf(
-            help, sizeof help,
-            "How far the attention scores q·k move when RoPE uses a wrong convention: the relative error "
-            "|s_wrong - s_right| / |s_right| over random unit queries and keys at every distance 0 ... %d "
-            "(%s). "
-            "0 means the convention is harmless on this layer kind.",
-            distance, layer.global ? "a long stretch of context" : "the sliding window");
+        std::snprintf(help, sizeof help,
+                      "How far the attention scores q·k move when RoPE uses a wrong convention: the relative "
+                      "error |s_wrong - s_right| / |s_right| over random unit queries and keys at every "
+                      "distance 0 ... %d (%s). 0 means the convention is harmless on this layer kind.",
+                      distance, layer.global ? "a long stretch of context" : "the sliding window");
         help_marker(help);
     }
     struct Row {
@@ -521,8 +512,8 @@ void draw_rope(const Recording& r, PanelState& s) {
             for (double e : *c) any_error = any_error || e > 1e-6;
     if (!wrong_differs || !any_error) {
         ImGui::TextDisabled(
-            "Every pair rotates on this layer kind, so both wrong conventions give the same angles: "
-            "no error here. Switch to the global kind to see them differ.");
+            "Every pair rotates on this layer kind, so both wrong conventions give the same angles: no error "
+            "here. Switch to the global kind to see them differ.");
     } else {
         ImGui::TextUnformatted("score error against the longest distance averaged over:");
         help_marker(
