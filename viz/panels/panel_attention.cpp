@@ -460,8 +460,8 @@ void draw_attention(const Recording& r, PanelState& s) {
         ImGui::TextColored(ImVec4(1.0f, 0.8f, 0.4f, 1.0f),
                            "Attention weights were not recorded for layer %d.", info.index);
         ImGui::TextWrapped(
-            "Record them with:  gemma4 trace ... --probes 'text.*.attn_weights'  (or tick attention weights "
-            "in the inspector's run options). Shown below: the mask alone, which cells the layer may use.");
+            "Record them with:  gemma4 trace ... --probes 'text.*.attn_weights'  (a live run records them "
+            "all). Shown below: the mask alone, which cells the layer may use.");
     }
     if (T <= 0 || S <= 0) {
         ImGui::TextUnformatted("No text tokens in this recording.");

@@ -186,10 +186,19 @@ void legend_item(ImU32 color, const char* text) {
 void draw_moe(const Recording& r, PanelState& s) {
     const TextConfig& text = r.config().text;
     if (!text.enable_moe_block) {
+        int64_t narrow = text.intermediate_size, wide = text.intermediate_size;
+        for (const LayerInfo& l : r.layers())
+            narrow = std::min(narrow, l.mlp_width), wide = std::max(wide, l.mlp_width);
+        char widths[96];
+        if (wide != narrow)
+            std::snprintf(widths, sizeof widths, "width %lld, %lld on the KV-shared layers",
+                          static_cast<long long>(narrow), static_cast<long long>(wide));
+        else
+            std::snprintf(widths, sizeof widths, "width %lld", static_cast<long long>(narrow));
         ImGui::TextWrapped(
-            "This model has no Mixture-of-Experts block: every layer runs one dense MLP (width %d). Open the "
+            "This model has no Mixture-of-Experts block: every layer runs one dense MLP (%s). Open the "
             "26B-A4B structure (e.g. the bundled tiny-26b-a4b) to see expert routing.",
-            text.intermediate_size);
+            widths);
         return;
     }
     const auto& layers = r.layers();
