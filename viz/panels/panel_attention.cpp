@@ -3,6 +3,8 @@
 // query-token stepper. It leaves out the arithmetic (reference/attention.* computes the weights;
 // viz/recording.* slices them): long inputs are drawn from attention_tile() at the panel's pixel resolution,
 // never one rectangle per cell of T×T.
+#include <imgui_internal.h>  // SetItemUsingMouseWheel
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -382,10 +384,19 @@ void draw_attention(const Recording& r, PanelState& s) {
 
     // ---- the layer and its kind ----
     layer_strip(r, s);
-    help_marker(
-        "Every decoder layer: S = sliding-window (local) attention, G = global (full) attention. Gemma 4 "
-        "interleaves them, several local layers for each global one, and the last layer is always global. "
-        "Click a layer to open it.");
+    {
+        int globals = 0;
+        for (const LayerInfo& l : layers) globals += l.global;
+        char help[320];
+        std::snprintf(
+            help, sizeof help,
+            "Every decoder layer: S = sliding-window (local) attention, G = global (full) attention. "
+            "Gemma 4 interleaves them, several local layers for each global one; this model has %d "
+            "sliding and %d global layers%s. Click a layer to open it.",
+            static_cast<int>(layers.size()) - globals, globals,
+            layers.back().global ? ", the last one global" : "");
+        help_marker(help);
+    }
     ImGui::SetNextItemWidth(ImGui::GetFontSize() * 12);
     ImGui::SliderInt("layer", &s.layer, 0, static_cast<int>(layers.size()) - 1);
     help_marker("The decoder layer shown here (and in the other per-layer panels).");
@@ -417,8 +428,8 @@ void draw_attention(const Recording& r, PanelState& s) {
         ImGui::SameLine(0, 16);
         ImGui::TextDisabled("[K and V separate]");
         help_marker(
-            "This variant keeps a separate value projection on its global layers too; K=V is used only by "
-            "the larger variants.");
+            "This model keeps a separate value projection on its global layers too (attention_k_eq_v is off "
+            "in its config), so keys and values are cached separately.");
     }
     if (info.kv_shared) {
         ImGui::SameLine(0, 16);
@@ -535,6 +546,7 @@ void draw_attention(const Recording& r, PanelState& s) {
     const float lo = map && st.log_colour ? -4.0f : 0.0f;
     const float hi = map && st.log_colour ? 0.0f : std::max(st.tile_max, 1e-6f);
     const HeatmapHover hover = run_heatmap("##attn_map", st, rows, cols, ImVec2(map_w, map_h), lo, hi);
+    ImGui::SetItemUsingMouseWheel();  // the wheel zooms the map instead of scrolling the window
     const bool map_hovered = ImGui::IsItemHovered();
     const bool map_deactivated = ImGui::IsItemDeactivated();
     const bool map_active = ImGui::IsItemActive();

@@ -31,9 +31,9 @@ struct RopeState {
     const Recording* recording = nullptr;
     int kind = -1;          // 0 sliding, 1 global
     int synced_layer = -1;  // s.layer the kind was last taken from
-    int pair = 0;
-    int positions = 128;  // x range of the angle plot
-    int position = 5;     // position of the dial
+    int pair = 1;           // pair 0 turns alike in every convention; pair 1 already tells them apart
+    int positions = 128;    // x range of the angle plot
+    int position = 5;       // position of the dial
     bool show_denominator = true, show_all_pairs = true;
     // score error against distance, per (layer, convention); computed on a worker when it would stall a frame
     std::map<std::pair<int, int>, std::shared_future<std::vector<double>>> error_curves;
@@ -315,12 +315,17 @@ void draw_rope(const Recording& r, PanelState& s) {
         return;
     }
     RopeState& st = state();
+    s.layer = std::clamp(s.layer, 0, static_cast<int>(layers.size()) - 1);
     if (st.recording != &r) {
+        // a new run opens on the global kind, where p-RoPE differs from plain RoPE; choosing a layer
+        // elsewhere switches to that layer's kind
         st = RopeState{};
         st.recording = &r;
+        st.kind =
+            std::any_of(layers.begin(), layers.end(), [](const LayerInfo& l) { return l.global; }) ? 1 : 0;
+        st.synced_layer = s.layer;
     }
     const TextConfig& text = r.config().text;
-    s.layer = std::clamp(s.layer, 0, static_cast<int>(layers.size()) - 1);
     if (st.synced_layer != s.layer) {
         st.kind = layers[s.layer].global ? 1 : 0;
         st.synced_layer = s.layer;
