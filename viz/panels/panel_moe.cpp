@@ -33,7 +33,9 @@ struct MoeState {
     bool fit_y = false;
     // the heatmap tile at the panel's resolution
     int tile_rows = 0, tile_cols = 0;
-    std::vector<float> tile;
+    std::vector<float> tile;       // [rows, cols] mean weight over the tokens of each row block
+    std::vector<int> tile_chosen;  // [rows, cols] how many (token, expert) choices fell in each block
+    float tile_max = 0;
 };
 
 MoeState& state() {
@@ -96,15 +98,54 @@ void update_tile(MoeState& st, int rows, int cols) {
     if (st.tile_rows == rows && st.tile_cols == cols) return;
     const MoeLayerStats& m = *st.stats;
     st.tile_rows = rows, st.tile_cols = cols;
+    // A block of several tokens shows their mean weight (a max would colour every expert any token of the
+    // block chose, as if all were busy); columns that merge experts add them up.
     st.tile.assign(static_cast<size_t>(rows) * cols, 0.0f);
+    st.tile_chosen.assign(static_cast<size_t>(rows) * cols, 0);
+    std::vector<int> tokens_in_row(rows, 0);
     for (int t = 0; t < m.T; ++t) {
         const int i = static_cast<int>(int64_t(t) * rows / m.T);
-        for (int e = 0; e < m.E; ++e) {
-            const int j = static_cast<int>(int64_t(e) * cols / m.E);
-            float& cell = st.tile[static_cast<size_t>(i) * cols + j];
-            cell = std::max(cell, st.dense[static_cast<size_t>(t) * m.E + e]);
+        ++tokens_in_row[i];
+        for (int k = 0; k < m.K; ++k) {
+            const int e = m.ids[static_cast<size_t>(t) * m.K + k];
+            if (e < 0 || e >= m.E) continue;
+            const size_t cell = static_cast<size_t>(i) * cols + static_cast<size_t>(int64_t(e) * cols / m.E);
+            st.tile[cell] += m.weights[static_cast<size_t>(t) * m.K + k];
+            ++st.tile_chosen[cell];
         }
     }
+    st.tile_max = 0;
+    for (int i = 0; i < rows; ++i)
+        for (int j = 0; j < cols; ++j) {
+            float& v = st.tile[static_cast<size_t>(i) * cols + j];
+            v /= std::max(1, tokens_in_row[i]);
+            st.tile_max = std::max(st.tile_max, v);
+        }
+}
+
+// Like widgets' heatmap() on [0, hi], but zero cells (experts not chosen: most of the map) are one background
+// rectangle, so a long prompt over 128 experts costs about tokens × top-k rectangles.
+HeatmapHover sparse_heatmap(const char* id, const std::vector<float>& values, int rows, int cols, ImVec2 size,
+                            float hi) {
+    HeatmapHover hover;
+    const ImVec2 p0 = ImGui::GetCursorScreenPos();
+    ImGui::InvisibleButton(id, ImVec2(std::max(size.x, 1.0f), std::max(size.y, 1.0f)));
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    dl->AddRectFilled(p0, ImVec2(p0.x + size.x, p0.y + size.y), ramp_color(0.0f));
+    const float cw = size.x / static_cast<float>(cols), ch = size.y / static_cast<float>(rows);
+    for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c) {
+            const float v = values[static_cast<size_t>(r) * cols + c];
+            if (v == 0.0f) continue;
+            const ImVec2 a(p0.x + c * cw, p0.y + r * ch);
+            dl->AddRectFilled(a, ImVec2(a.x + cw, a.y + ch), ramp_color(v / hi));
+        }
+    if (ImGui::IsItemHovered()) {
+        const ImVec2 m = ImGui::GetMousePos();
+        hover.col = std::clamp(static_cast<int>((m.x - p0.x) / cw), 0, cols - 1);
+        hover.row = std::clamp(static_cast<int>((m.y - p0.y) / ch), 0, rows - 1);
+    }
+    return hover;
 }
 
 // A horizontal line across the last drawn plot at value v of [0, top].
@@ -256,7 +297,11 @@ void draw_moe(const Recording& r, PanelState& s) {
     const int rows = std::max(1, std::min(m.T, static_cast<int>(map_h / kMinCellPx)));
     const int cols = std::max(1, std::min(m.E, static_cast<int>(map_w / kMinCellPx)));
     update_tile(st, rows, cols);
-    ImGui::TextUnformatted("token x expert: weight of each chosen expert");
+    if (rows < m.T)
+        ImGui::Text("token x expert: weight of each chosen expert (mean over blocks of about %d tokens)",
+                    (m.T + rows - 1) / rows);
+    else
+        ImGui::TextUnformatted("token x expert: weight of each chosen expert");
     help_marker(
         "One row per token, one column per expert. A coloured cell means the router sent the token to that "
         "expert, brighter = larger weight; every row has exactly top-k coloured cells, the rest are zero.");
@@ -264,14 +309,28 @@ void draw_moe(const Recording& r, PanelState& s) {
     ImGui::SetCursorScreenPos(ImVec2(origin.x + margin, origin.y));
     const ImVec2 p0 = ImGui::GetCursorScreenPos();
     const HeatmapHover hover =
-        heatmap("##moe_map", st.tile, rows, cols, ImVec2(map_w, map_h), 0.0f, std::max(st.max_weight, 1e-6f));
+        sparse_heatmap("##moe_map", st.tile, rows, cols, ImVec2(map_w, map_h), std::max(st.tile_max, 1e-6f));
     ImDrawList* dl = ImGui::GetWindowDrawList();
     const float cell_h = map_h / m.T;
     dl->AddRect(p0, ImVec2(p0.x + map_w, p0.y + map_h), IM_COL32(110, 110, 110, 255));
     dl->AddRect(ImVec2(p0.x, p0.y + s.token * cell_h),
                 ImVec2(p0.x + map_w, p0.y + std::max((s.token + 1) * cell_h, s.token * cell_h + 2)),
                 IM_COL32(255, 255, 255, 220));
-    if (hover.row >= 0) {
+    if (hover.row >= 0 && rows < m.T) {
+        const int t_first = static_cast<int>((int64_t(hover.row) * m.T + rows - 1) / rows);
+        const int t_last = static_cast<int>((int64_t(hover.row + 1) * m.T + rows - 1) / rows) - 1;
+        const int e_first = static_cast<int>((int64_t(hover.col) * m.E + cols - 1) / cols);
+        const int e_last = static_cast<int>((int64_t(hover.col + 1) * m.E + cols - 1) / cols) - 1;
+        const size_t cell = static_cast<size_t>(hover.row) * cols + hover.col;
+        if (e_first == e_last)
+            ImGui::SetTooltip("tokens %d ... %d, expert %d: chosen by %d of %d tokens, mean weight %.4f",
+                              t_first, t_last, e_first, st.tile_chosen[cell], t_last - t_first + 1,
+                              st.tile[cell]);
+        else
+            ImGui::SetTooltip("tokens %d ... %d, experts %d ... %d: %d choices, mean weight per token %.4f",
+                              t_first, t_last, e_first, e_last, st.tile_chosen[cell], st.tile[cell]);
+        if (ImGui::IsItemClicked()) s.token = std::clamp(t_first, 0, m.T - 1);
+    } else if (hover.row >= 0) {
         const int t = std::clamp(static_cast<int>(int64_t(hover.row) * m.T / rows), 0, m.T - 1);
         const int e = std::clamp(static_cast<int>(int64_t(hover.col) * m.E / cols), 0, m.E - 1);
         int rank = -1;
