@@ -58,7 +58,8 @@ struct MetricCache {
 };
 
 const std::vector<float>& metric_values(const Recording& r, const PanelState& s, MapColor metric) {
-    static MetricCache cache;
+    static MetricCache caches[3];
+    MetricCache& cache = caches[static_cast<int>(metric)];
     if (cache.r != &r || cache.ref != s.reference || cache.tensors != r.tensors().size() || cache.metric != int(metric)) {
         cache = {&r, s.reference, r.tensors().size(), int(metric), {}};
         if (metric == MapColor::activation_norm) cache.values = activation_norms(r);
@@ -246,7 +247,7 @@ void draw_architecture(const Recording& r, PanelState& s) {
             row("K/V", l.kv_shared ? "shared from layer " + std::to_string(l.kv_source) : l.k_eq_v ? "K = V" : "own K and V");
             row("MLP", (l.moe ? std::string("MoE + dense, width ") : std::string("dense, width ")) + std::to_string(l.mlp_width));
             row("PLE", l.ple ? "yes" : "no");
-            const std::vector<float>& norms = mode == MapColor::activation_norm ? metric : activation_norms(r);
+            const std::vector<float>& norms = metric_values(r, s, MapColor::activation_norm);
             if (s.layer < static_cast<int>(norms.size()) && !std::isnan(norms[s.layer])) {
                 char buf[64];
                 std::snprintf(buf, sizeof buf, "%.4g", norms[s.layer]);

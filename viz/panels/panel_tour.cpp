@@ -265,7 +265,15 @@ void draw_tour(const Recording& r, PanelState& s) {
         ImGui::TextUnformatted("The recording has no decoder layers to tour.");
         return;
     }
-    const std::vector<TourStep> steps = build_steps(r);
+    // The steps depend only on the recording: built once per recording, not per frame.
+    static const Recording* built_for = nullptr;
+    static size_t built_tensors = 0;
+    static std::vector<TourStep> steps;
+    if (built_for != &r || built_tensors != r.tensors().size()) {
+        steps = build_steps(r);
+        built_for = &r;
+        built_tensors = r.tensors().size();
+    }
     const int n = static_cast<int>(steps.size());
     s.tour_step = std::clamp(s.tour_step, 0, n - 1);
     const int layers = static_cast<int>(r.layers().size());
