@@ -533,3 +533,87 @@ TEST_CASE("recording: compare_recordings names the first divergence and layer_of
     CHECK(layer_of_probe("text.x.attn_q") == -1);
     CHECK(layer_of_probe("meta.model") == -1);
 }
+
+TEST_CASE("recording: attention computed from recorded q and k equals the recorded weights (tiny-e2b)") {
+    // 20 tokens: longer than tiny-e2b's sliding window (8), so the band shows; layers 6-9 are KV-shared (they read
+    // layer 3's or layer 4's keys), layers 4 and 9 global.
+    std::vector<int32_t> tokens;
+    for (int i = 0; i < 20; ++i) tokens.push_back(static_cast<int32_t>(2 + (i * 37) % 500));
+    const Checkpoint ck = Checkpoint::open("tiny-e2b");
+    std::vector<NpyArray> arrays =
+        trace_forward(ck, TextInput{tokens, {}, {}, {}}, {"text.*.attn_weights", "text.*.attn_q_rope", "text.*.attn_k_rope"}, {});
+    const Recording with_weights = Recording::from_arrays(ck.config, arrays, "test");
+    std::vector<NpyArray> qk;
+    for (NpyArray& a : arrays)
+        if (a.name.find("attn_weights") == std::string::npos) qk.push_back(a);
+    const Recording lazy = Recording::from_arrays(ck.config, qk, "test");
+    const int T = static_cast<int>(tokens.size());
+    const int L = ck.config.text.num_hidden_layers, H = ck.config.text.num_attention_heads;
+    for (int l = 0; l < L; ++l)
+        for (int h = 0; h < H; ++h) {
+            CAPTURE(l);
+            CAPTURE(h);
+            const std::optional<AttentionSource> rec = attention_source(with_weights, l, h);
+            const std::optional<AttentionSource> comp = attention_source(lazy, l, h);
+            REQUIRE(rec);
+            REQUIRE(comp);
+            CHECK_FALSE(rec->computed);
+            CHECK(comp->computed);
+            CHECK(comp->T == T);
+            CHECK(comp->S == T);
+            CHECK(comp->key_layer == lazy.layers()[l].kv_source);
+            const std::vector<float> a = attention_rows(with_weights, l, h, 0, T);
+            const std::vector<float> b = attention_rows(lazy, l, h, 0, T);
+            REQUIRE(a.size() == size_t(T) * T);
+            REQUIRE(b.size() == a.size());
+            double err = 0, ref = 0;
+            for (int t = 0; t < T; ++t)
+                for (int s = 0; s < T; ++s) {
+                    const double x = a[size_t(t) * T + s], y = b[size_t(t) * T + s];
+                    err += (x - y) * (x - y);
+                    ref += x * x;
+                    if (!mask_allows(lazy.layers()[l], t, s)) CHECK(y == 0.0);
+                }
+            CHECK(err / ref < 1e-12);
+            // tiles: every row (rows_per_block 0) is attention_tile of the recorded map; sampled rows never exceed it
+            const std::vector<float> ta = attention_tile(*rec, 0, T, 0, T, 7, 5);
+            const std::vector<float> tb = attention_tile(*comp, 0, T, 0, T, 7, 5);
+            const std::vector<float> tc = attention_tile(*comp, 0, T, 0, T, 7, 5, 1);
+            REQUIRE(ta.size() == tb.size());
+            for (size_t i = 0; i < ta.size(); ++i) {
+                CHECK(tb[i] == doctest::Approx(ta[i]).epsilon(1e-5));
+                CHECK(tc[i] <= tb[i]);
+            }
+        }
+    CHECK_FALSE(attention_source(lazy, 0, H));  // no such head
+    CHECK(attention_rows(lazy, 0, H, 0, T).empty());
+    // Without the keys there is nothing to compute from.
+    std::vector<NpyArray> q_only;
+    for (const NpyArray& a : qk)
+        if (a.name.find("attn_q_rope") != std::string::npos) q_only.push_back(a);
+    CHECK_FALSE(attention_source(Recording::from_arrays(ck.config, q_only, "test"), 0, 0));
+}
+
+TEST_CASE("recording: a computed attention source on hand-made q and k") {
+    // One head, Dh 2, T = S = 3 on a global layer: row 2's scores are q2·k = (0, 1, 2) → softmax e^(s−2) / Σ.
+    const ModelConfig cfg = config_for_variant("tiny-e2b");
+    const int g = 4;  // a global layer of tiny-e2b with its own keys
+    REQUIRE(cfg.text.is_global(g));
+    const int H = cfg.text.num_attention_heads, Dh = 2;
+    std::vector<float> q(size_t(3) * H * Dh, 0.0f), k = {0, 0, 1, 0, 2, 0};
+    for (int t = 0; t < 3; ++t) q[size_t(t) * H * Dh] = 1.0f;  // head 0: q = (1, 0)
+    TraceMeta meta;
+    meta.model = "tiny-e2b";
+    const Recording r = Recording::from_probes(
+        cfg, {{"text.4.attn_q_rope", {3, H, Dh}, q}, {"text.4.attn_k_rope", {3, 1, Dh}, k}}, meta);
+    const std::vector<float> w = attention_rows(r, g, 0, 0, 3);
+    REQUIRE(w.size() == 9);
+    const double z1 = 1 + std::exp(1.0), z2 = 1 + std::exp(1.0) + std::exp(2.0);
+    const std::vector<double> want = {1, 0, 0, 1 / z1, std::exp(1.0) / z1, 0, 1 / z2, std::exp(1.0) / z2, std::exp(2.0) / z2};
+    for (int i = 0; i < 9; ++i) CHECK(w[i] == doctest::Approx(want[i]).epsilon(1e-6));
+    // a sliding layer with its window: tiny-e2b layer 0 (window 8) on 3 tokens sees everything causal; head 1 has q = 0
+    CHECK(attention_rows(r, 0, 0, 0, 3).empty());  // layer 0 has no probes
+    const std::vector<float> uniform = attention_rows(r, g, 1, 2, 3);
+    REQUIRE(uniform.size() == 3);
+    for (float v : uniform) CHECK(v == doctest::Approx(1.0 / 3));
+}

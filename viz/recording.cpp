@@ -129,7 +129,7 @@ std::vector<LayerInfo> layer_infos(const TextConfig& cfg) {
 // ---- Recording ------------------------------------------------------------------------------------------------------
 
 Recording Recording::from_trace(const std::string& npz_path, const std::string& model_dir_or_name) {
-    const std::vector<NpyArray> arrays = read_npz(npz_path);  // its errors name the file
+    std::vector<NpyArray> arrays = read_npz(npz_path);  // its errors name the file
     std::string model = model_dir_or_name;
     if (model.empty()) {
         model = trace_meta(arrays, npz_path).model;
@@ -144,25 +144,49 @@ Recording Recording::from_trace(const std::string& npz_path, const std::string& 
         throw Error(npz_path + ": " + (model_dir_or_name.empty() ? "meta.model '" + model + "'" : "model '" + model + "'") +
                     " does not open (" + e.what() + ")" + (model_dir_or_name.empty() ? "; give the model with -m" : ""));
     }
-    return from_arrays(cfg, arrays, npz_path);
+    return from_arrays_consuming(cfg, std::move(arrays), npz_path);
 }
 
-Recording Recording::from_arrays(const ModelConfig& cfg, const std::vector<NpyArray>& arrays, const std::string& where) {
-    const TraceMeta meta = trace_meta(arrays, where);
-    std::vector<RecordingSink::Entry> entries;
-    for (const NpyArray& a : arrays) {
+Recording Recording::from_arrays_consuming(const ModelConfig& cfg, std::vector<NpyArray>&& arrays, const std::string& where) {
+    Recording r;
+    r.config_ = cfg;
+    r.meta_ = trace_meta(arrays, where);
+    r.layers_ = layer_infos(cfg.text);
+    r.tensors_.reserve(arrays.size());
+    for (NpyArray& a : arrays) {
         if (a.name.rfind("meta.", 0) == 0) continue;
-        RecordingSink::Entry e;
-        e.name = a.name;
-        e.shape = a.shape;
+        Tensor t;
         try {
-            e.data = a.to_f32();
+            t.data = a.to_f32();  // reads the shape: name and shape move only after it
         } catch (const Error& err) {
             throw Error(where + ": " + a.name + ": " + err.what());
         }
-        entries.push_back(std::move(e));
+        t.name = std::move(a.name);
+        t.shape = std::move(a.shape);
+        std::vector<std::byte>().swap(a.data);  // the bytes go as soon as their floats exist
+        r.add_tensor(std::move(t));
     }
-    return from_probes(cfg, entries, meta);
+    r.finish(r.meta_.tokens);
+    return r;
+}
+
+Recording Recording::from_arrays(const ModelConfig& cfg, const std::vector<NpyArray>& arrays, const std::string& where) {
+    Recording r;
+    r.config_ = cfg;
+    r.meta_ = trace_meta(arrays, where);
+    r.layers_ = layer_infos(cfg.text);
+    for (const NpyArray& a : arrays) {
+        if (a.name.rfind("meta.", 0) == 0) continue;
+        Tensor t{a.name, a.shape, {}};
+        try {
+            t.data = a.to_f32();
+        } catch (const Error& err) {
+            throw Error(where + ": " + a.name + ": " + err.what());
+        }
+        r.add_tensor(std::move(t));
+    }
+    r.finish(r.meta_.tokens);
+    return r;
 }
 
 Recording Recording::from_probes(const ModelConfig& cfg, const std::vector<RecordingSink::Entry>& probes, const TraceMeta& meta) {
@@ -170,33 +194,39 @@ Recording Recording::from_probes(const ModelConfig& cfg, const std::vector<Recor
     r.config_ = cfg;
     r.meta_ = meta;
     r.layers_ = layer_infos(cfg.text);
-    // A name recorded twice (a live run that recorded several steps) keeps its first place with the latest data.
-    for (const RecordingSink::Entry& e : probes) {
-        if (numel_of(e.shape) != static_cast<int64_t>(e.data.size()))
-            throw Error(e.name + ": shape " + shape_str(e.shape) + " holds " + std::to_string(numel_of(e.shape)) +
-                        " values, recorded " + std::to_string(e.data.size()));
-        Tensor t{e.name, e.shape, e.data};
-        auto it = r.index_.find(e.name);
-        if (it != r.index_.end()) {
-            r.tensors_[it->second] = std::move(t);
-        } else {
-            r.index_[e.name] = r.tensors_.size();
-            r.tensors_.push_back(std::move(t));
-        }
+    for (const RecordingSink::Entry& e : probes) r.add_tensor(Tensor{e.name, e.shape, e.data});
+    r.finish(meta.tokens);
+    return r;
+}
+
+// A name recorded twice (a live run that recorded several steps) keeps its first place with the latest data.
+void Recording::add_tensor(Tensor&& t) {
+    if (numel_of(t.shape) != static_cast<int64_t>(t.data.size()))
+        throw Error(t.name + ": shape " + shape_str(t.shape) + " holds " + std::to_string(numel_of(t.shape)) + " values, recorded " +
+                    std::to_string(t.data.size()));
+    auto it = index_.find(t.name);
+    if (it != index_.end()) {
+        tensors_[it->second] = std::move(t);
+    } else {
+        index_[t.name] = tensors_.size();
+        tensors_.push_back(std::move(t));
     }
+}
+
+void Recording::finish(const std::vector<int64_t>& tokens) {
     // Execution order from the probe table (goldens written by numpy may list their arrays in another order).
-    std::stable_sort(r.tensors_.begin(), r.tensors_.end(),
+    std::stable_sort(tensors_.begin(), tensors_.end(),
                      [](const Tensor& a, const Tensor& b) { return probe_order_key(a.name) < probe_order_key(b.name); });
-    r.index_.clear();
-    for (size_t i = 0; i < r.tensors_.size(); ++i) r.index_[r.tensors_[i].name] = i;
+    index_.clear();
+    for (size_t i = 0; i < tensors_.size(); ++i) index_[tensors_[i].name] = i;
     // Labels default to the ids of the last tokens() tokens (a decode step records T = 1 at the end of meta.tokens).
-    const int T = r.tokens();
-    const size_t n = meta.tokens.size();
+    const int T = this->tokens();
+    const size_t n = tokens.size();
+    token_labels.clear();
     for (int t = 0; t < T; ++t) {
         const int64_t i = static_cast<int64_t>(n) - T + t;
-        r.token_labels.push_back(i >= 0 ? std::to_string(meta.tokens[static_cast<size_t>(i)]) : "?");
+        token_labels.push_back(i >= 0 ? std::to_string(tokens[static_cast<size_t>(i)]) : "?");
     }
-    return r;
 }
 
 const Tensor* Recording::find(const std::string& name) const {
@@ -280,6 +310,118 @@ std::vector<float> attention_tile(const AttentionMap& m, int t0, int t1, int s0,
             for (int64_t t = ta; t < tb; ++t)
                 for (int64_t s = sa; s < sb; ++s) best = std::max(best, m.w[t * m.S + s]);
             out[int64_t(r) * cols + c] = best;
+        }
+    }
+    return out;
+}
+
+std::pair<int, int> AttentionSource::allowed(int t) const {
+    const int64_t q = int64_t(t) + offset();
+    const int64_t first = window > 0 ? std::max<int64_t>(0, q - window + 1) : 0;
+    const int64_t last = std::min<int64_t>(q, S - 1);
+    return {static_cast<int>(first), static_cast<int>(last)};
+}
+
+void AttentionSource::row(int t, float* out) const {
+    if (!computed) {
+        std::copy_n(recorded.w + int64_t(t) * S, S, out);
+        return;
+    }
+    std::fill(out, out + S, 0.0f);
+    const auto [first, last] = allowed(t);
+    if (last < first) return;  // every key masked: a row of zeros, as ops.cpp softmax defines it
+    // ops.cpp attention: the same float32 dot products in the same order; softmax over the allowed span equals softmax
+    // over all S with −inf outside it (the max is the same and the masked exp(−inf) terms add exact zeros).
+    const float* qv = q + int64_t(t) * q_stride;
+    for (int s = first; s <= last; ++s) {
+        const float* kv = k + int64_t(s) * k_stride;
+        float dot = 0.0f;
+        for (int d = 0; d < Dh; ++d) dot += qv[d] * kv[d];
+        out[s] = dot;
+    }
+    softmax(out + first, last - first + 1);
+}
+
+std::optional<AttentionSource> attention_source(const Recording& r, int layer, int head) {
+    if (layer < 0 || layer >= static_cast<int>(r.layers().size()) || head < 0) return std::nullopt;
+    const LayerInfo& info = r.layers()[layer];
+    AttentionSource src;
+    src.layer = layer, src.head = head, src.window = info.window;
+    if (const std::optional<AttentionMap> m = attention_map(r, layer, head)) {
+        src.recorded = *m;
+        src.T = m->T, src.S = m->S;
+        return src;
+    }
+    if (r.find(probe_name(Probe::text_attn_weights, layer)) != nullptr) return std::nullopt;  // recorded, head out of range
+    const Tensor* q = r.probe(Probe::text_attn_q_rope, layer);
+    const Tensor* k = r.probe(Probe::text_attn_k_rope, info.kv_source);
+    if (q == nullptr || k == nullptr) return std::nullopt;
+    require_rank(*q, 3);
+    require_rank(*k, 3);
+    const int H = static_cast<int>(q->dim(1)), Hkv = static_cast<int>(k->dim(1)), Dh = static_cast<int>(q->dim(2));
+    if (head >= H) return std::nullopt;
+    if (k->dim(2) != Dh || Hkv <= 0 || H % Hkv != 0)
+        throw Error(q->name + " " + shape_str(q->shape) + " and " + k->name + " " + shape_str(k->shape) +
+                    " do not make one attention (head dims or GQA groups differ)");
+    src.T = static_cast<int>(q->dim(0));
+    src.S = static_cast<int>(k->dim(0));
+    // The keys must cover the whole context: a decode step's probes hold only the new rows, not the cached ones.
+    if (src.S < src.T || (!r.meta().tokens.empty() && static_cast<int64_t>(r.meta().tokens.size()) > src.S)) return std::nullopt;
+    const int kvh = head / (H / Hkv);
+    src.computed = true;
+    src.key_layer = info.kv_source;
+    src.Dh = Dh;
+    src.q = q->data.data() + int64_t(head) * Dh;
+    src.q_stride = int64_t(H) * Dh;
+    src.k = k->data.data() + int64_t(kvh) * Dh;
+    src.k_stride = int64_t(Hkv) * Dh;
+    return src;
+}
+
+std::vector<float> attention_rows(const Recording& r, int layer, int head, int t0, int t1) {
+    const std::optional<AttentionSource> src = attention_source(r, layer, head);
+    if (!src) return {};
+    t0 = std::clamp(t0, 0, src->T);
+    t1 = std::clamp(t1, t0, src->T);
+    std::vector<float> out(static_cast<size_t>(t1 - t0) * src->S);
+    for (int t = t0; t < t1; ++t) src->row(t, out.data() + int64_t(t - t0) * src->S);
+    return out;
+}
+
+std::vector<float> attention_tile(const AttentionSource& src, int t0, int t1, int s0, int s1, int rows, int cols,
+                                  int rows_per_block) {
+    if (!src.computed) return attention_tile(src.recorded, t0, t1, s0, s1, rows, cols);
+    if (rows <= 0 || cols <= 0) return {};
+    std::vector<float> out(static_cast<size_t>(rows) * cols, 0.0f);
+    t0 = std::clamp(t0, 0, src.T);
+    t1 = std::clamp(t1, 0, src.T);
+    s0 = std::clamp(s0, 0, src.S);
+    s1 = std::clamp(s1, 0, src.S);
+    if (t1 <= t0 || s1 <= s0) return out;
+    const int64_t nt = t1 - t0, ns = s1 - s0;
+    // Blocks as in attention_tile(AttentionMap); rows in parallel (a global layer's late rows cost more: dynamic).
+#pragma omp parallel
+    {
+        std::vector<float> row(static_cast<size_t>(src.S));
+#pragma omp for schedule(dynamic, 1)
+        for (int r = 0; r < rows; ++r) {
+            const int64_t ta = t0 + int64_t(r) * nt / rows;
+            const int64_t tb = std::max(t0 + int64_t(r + 1) * nt / rows, ta + 1);
+            const int64_t n = tb - ta;
+            const int64_t picks = rows_per_block > 0 ? std::min<int64_t>(n, rows_per_block) : n;
+            float* o = out.data() + int64_t(r) * cols;
+            std::fill(o, o + cols, -std::numeric_limits<float>::infinity());
+            for (int64_t i = 0; i < picks; ++i) {
+                const int64_t t = picks == n ? ta + i : ta + (2 * i + 1) * n / (2 * picks);
+                src.row(static_cast<int>(t), row.data());
+                for (int c = 0; c < cols; ++c) {
+                    const int64_t sa = s0 + int64_t(c) * ns / cols;
+                    const int64_t sb = std::max(s0 + int64_t(c + 1) * ns / cols, sa + 1);
+                    float best = o[c];
+                    for (int64_t s = sa; s < sb; ++s) best = std::max(best, row[s]);
+                    o[c] = best;
+                }
+            }
         }
     }
     return out;

@@ -76,6 +76,13 @@ public:
     void save(const std::string& npz_path) const;
 
 private:
+    // Adds a tensor (a name seen before keeps its first place with the latest data), then orders and indexes them.
+    void add_tensor(Tensor&& t);
+    void finish(const std::vector<int64_t>& tokens);
+    // Consumes `arrays`: each array's bytes are freed as soon as its float32 copy is made, so replaying a trace peaks at
+    // about the file's size, not twice it.
+    static Recording from_arrays_consuming(const ModelConfig& cfg, std::vector<NpyArray>&& arrays, const std::string& where);
+
     ModelConfig config_;
     TraceMeta meta_;
     std::vector<LayerInfo> layers_;
@@ -102,6 +109,41 @@ std::optional<AttentionMap> attention_map(const Recording& r, int layer, int hea
 // The range is clamped to the map; block r covers rows [t0 + ⌊r·n/rows⌋, t0 + ⌊(r+1)·n/rows⌋) (n = t1 − t0), and when
 // rows > n a block shows the one cell t0 + ⌊r·n/rows⌋ (cells repeat); columns likewise. Empty range → zeros.
 std::vector<float> attention_tile(const AttentionMap& m, int t0, int t1, int s0, int s1, int rows, int cols);
+
+// Attention weights of one layer and head, wherever they come from: the recorded text.<l>.attn_weights (a view), or,
+// when those were not recorded, computed row by row from the recorded queries text.<l>.attn_q_rope [T, H, Dh] and the
+// keys of the layer's KV source text.<src>.attn_k_rope [S, Hkv, Dh] (src = l except on KV-shared layers; with K=V the
+// keys are still attn_k_rope, only the values differ). The computation is reference/ops.cpp attention's: scores q·k
+// with scale 1.0 over the keys the layer's mask allows (causal, sliding window), float32 softmax, zero elsewhere; image
+// blocks of the 26B / 31B "vision" masks are not modelled (text prompts). Query row t is at position t + (S − T).
+// So a 32 k-token run needs O(T·H·Dh) floats, never T×S: rows are made on demand.
+struct AttentionSource {
+    int T = 0, S = 0;
+    int layer = -1, head = -1;
+    int window = 0;           // the layer's sliding window, 0 on global layers
+    bool computed = false;    // false: `recorded` views text.<l>.attn_weights; true: rows are computed from q and k
+    AttentionMap recorded;
+    int key_layer = -1;       // computed: the layer whose attn_k_rope is read (kv_source on KV-shared layers)
+    const float* q = nullptr; // computed: row t of this head at q + t·q_stride, Dh floats
+    const float* k = nullptr; // computed: key s of the KV head at k + s·k_stride, Dh floats
+    int64_t q_stride = 0, k_stride = 0;
+    int Dh = 0;
+    int offset() const { return S - T; }
+    // The keys query row t may see, [first, last] (the mask of reference/mask.h).
+    std::pair<int, int> allowed(int t) const;
+    // The weights of query row t over all S keys into out[S] (exact zeros where the mask forbids).
+    void row(int t, float* out) const;
+};
+// nullopt when neither the weights nor the queries and keys of this layer were recorded, for a head out of range, and
+// for computed sources whose keys do not cover the queries' context (a decode step's probes hold only the new rows).
+std::optional<AttentionSource> attention_source(const Recording& r, int layer, int head);
+// Rows [t0, t1) of the weights, [t1 − t0, S] (empty when there is no source); the range is clamped to [0, T).
+std::vector<float> attention_rows(const Recording& r, int layer, int head, int t0, int t1);
+// attention_tile of a source. Recorded weights: exactly attention_tile of the map. Computed rows: the same blocks,
+// but when rows_per_block > 0 each block takes the max over at most that many of its query rows, spread evenly over the
+// block (so a zoomed-out 32 k map costs rows × rows_per_block softmax rows, not T); 0 = every row (exact).
+std::vector<float> attention_tile(const AttentionSource& src, int t0, int t1, int s0, int s1, int rows, int cols,
+                                  int rows_per_block = 0);
 
 // ---- p-RoPE ---------------------------------------------------------------------------------------------------------
 enum class RopeConvention {

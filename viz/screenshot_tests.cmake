@@ -18,3 +18,20 @@ foreach(panel IN LISTS GEMMA4_SCREENSHOT_PANELS)
   endif()
   set_tests_properties(screenshot_${panel} PROPERTIES LABELS screenshot SKIP_RETURN_CODE 77 TIMEOUT 300)
 endforeach()
+
+# Long context (issue 7): a synthetic 32 k-token tiny-e2b trace (queries and keys only, no T×T weights) opened in the
+# attention panel on global layer 4, whose weights are computed for what is visible; the inspector must stay under
+# 1 GiB of resident memory (--max-rss-mb exits 3 past it) and the picture must show content.
+set(long_npz ${GEMMA4_SCREENSHOT_DIR}/long-32k.npz)
+set(long_png ${GEMMA4_SCREENSHOT_DIR}/attention-32k.png)
+if(XVFB_RUN_EXECUTABLE)
+  add_test(NAME screenshot_attention_32k
+           COMMAND sh -c "mkdir -p '${GEMMA4_SCREENSHOT_DIR}' && rm -f '${long_png}' && \
+'$<TARGET_FILE:gemma4-inspector>' --make-long-trace '${long_npz}' --tokens 32768 && \
+'${XVFB_RUN_EXECUTABLE}' -a -s '-screen 0 1600x1000x24' '$<TARGET_FILE:gemma4-inspector>' --trace '${long_npz}' \
+--screenshot '${long_png}' --panel attention --layer 4 --max-rss-mb 1024 && \
+'$<TARGET_FILE:gemma4-inspector>' --check-png '${long_png}'")
+else()
+  add_test(NAME screenshot_attention_32k COMMAND sh -c "echo 'xvfb-run not found: screenshot test skipped'; exit 77")
+endif()
+set_tests_properties(screenshot_attention_32k PROPERTIES LABELS screenshot SKIP_RETURN_CODE 77 TIMEOUT 300)

@@ -26,6 +26,11 @@ const std::vector<AppOption>& app_options() {
         {"--bench-frames", "", "N", "render N frames (all panels, or --panel) and print mean / p95 frame time and fps"},
         {"--check-png", "", "FILE", "check that a screenshot shows content (not blank, enough colours); exit 1 if not"},
         {"--min-colors", "", "N", "with --check-png: the fewest distinct colours accepted (default 24)"},
+        {"--max-rss-mb", "", "N", "with --screenshot / --bench-frames: print the peak resident memory and exit 3 if it "
+                                  "passed N MiB"},
+        {"--make-long-trace", "", "OUT.npz", "write a synthetic tiny-e2b trace of --tokens tokens (queries and keys of "
+                                             "layers 0, 4, 9; no weights) and exit: the long-context test input"},
+        {"--tokens", "", "N", "with --make-long-trace: the number of tokens (default 32768)"},
         {"--help", "-h", "", "show this help"},
     };
     return options;
@@ -35,7 +40,8 @@ std::string app_usage() {
     std::string text =
         "usage: gemma4-inspector [-m MODEL] [--trace F.npz] [--golden G.npz] [-p PROMPT] [--image F] [--audio F]\n"
         "                        [--backend ref|blas|opencl] [--screenshot OUT.png --panel NAME [--layer N]]\n"
-        "                        [--list-panels] [--bench-frames N] [--check-png FILE]\n\n"
+        "                        [--list-panels] [--bench-frames N] [--check-png FILE] [--max-rss-mb N]\n"
+        "                        [--make-long-trace OUT.npz [--tokens N]]\n\n"
         "An interactive map of a Gemma 4 model fed by its probes. With no arguments it opens the bundled tiny-e2b and\n"
         "runs a sample prompt.\n\noptions:\n";
     for (const AppOption& o : app_options()) {

@@ -8,6 +8,8 @@
 #include <imgui_impl_glfw.h>
 #include <imgui_impl_opengl3.h>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cfloat>
 #include <chrono>
@@ -21,6 +23,7 @@
 #include "app_options.h"
 #include "error.h"
 #include "live_run.h"
+#include "long_trace.h"
 #include "panels.h"
 #include "png_io.h"
 #include "widgets.h"
@@ -70,20 +73,46 @@ void set_recording(App& app, std::shared_ptr<Recording> r) {
     app.state.probs_after.clear();
 }
 
-// A trace, with token labels from the model's tokenizer when it can be found.
+// A trace, with token labels from the model's tokenizer when it can be found (else the ids from_trace put there).
+// Like from_trace's own labels, they are the pieces of the last tokens() ids of meta.tokens (a decode step records
+// only its new rows).
 std::shared_ptr<Recording> open_trace(const std::string& path, const std::string& model) {
     auto r = std::make_shared<Recording>(Recording::from_trace(path, model));
-    if (r->token_labels.empty()) {
-        std::unique_ptr<Tokenizer> tok;
-        try {
-            const std::string dir = resolve_model_dir(model.empty() ? r->meta().model : model);
-            if (std::filesystem::exists(std::filesystem::path(dir) / "tokenizer.json")) tok = std::make_unique<Tokenizer>(Tokenizer::load(dir));
-        } catch (const std::exception&) {
-            // no tokenizer: the labels are the ids
-        }
-        r->token_labels = token_labels_for(r->config(), tok.get(), r->meta().tokens);
+    std::unique_ptr<Tokenizer> tok;
+    try {
+        const std::string dir = resolve_model_dir(model.empty() ? r->meta().model : model);
+        if (std::filesystem::exists(std::filesystem::path(dir) / "tokenizer.json")) tok = std::make_unique<Tokenizer>(Tokenizer::load(dir));
+    } catch (const std::exception&) {
+        // no tokenizer: the labels stay the ids
+    }
+    const size_t T = static_cast<size_t>(std::max(0, r->tokens()));
+    const std::vector<int64_t>& ids = r->meta().tokens;
+    if (tok && ids.size() >= T) {
+        std::vector<std::string> labels = token_labels_for(r->config(), tok.get(), std::vector<int64_t>(ids.end() - static_cast<std::ptrdiff_t>(T), ids.end()));
+        if (labels.size() == T) r->token_labels = std::move(labels);
     }
     return r;
+}
+
+// Peak resident memory of this process so far, MiB (getrusage: Linux reports ru_maxrss in KiB).
+double peak_rss_mib() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+// Prints the peak RSS; with --max-rss-mb N, 3 when it passed N MiB (the long-context memory test), else `rc`.
+int report_rss(const AppArgs& args, int rc) {
+    const double peak = peak_rss_mib();
+    std::fprintf(stderr, "peak RSS %.1f MiB\n", peak);
+    if (args.has("--max-rss-mb")) {
+        const long long limit = args.get_int("--max-rss-mb", 0);
+        if (peak > static_cast<double>(limit)) {
+            std::fprintf(stderr, "gemma4-inspector: peak RSS %.1f MiB is over --max-rss-mb %lld\n", peak, limit);
+            return 3;
+        }
+    }
+    return rc;
 }
 
 void apply_result(App& app, RunResult& result) {
@@ -534,7 +563,7 @@ int run_screenshot(const AppArgs& args) {
     write_png_rgb(out, rgb, w, h);
     std::fprintf(stderr, "wrote %s (%dx%d): panel %s, model %s, %d tokens\n", out.c_str(), w, h, def.name,
                  app.recording->config().name.c_str(), app.recording->tokens());
-    return 0;
+    return report_rss(args, 0);
 }
 
 int run_bench(const AppArgs& args) {
@@ -572,7 +601,8 @@ int run_bench(const AppArgs& args) {
                 app.recording->tensors().size());
     std::printf("frame time mean %.2f ms  p95 %.2f ms  fps %.1f  (building the UI: mean %.2f ms; the rest is GL rendering)\n", mean,
                 p95, 1000.0 / mean, ui_sum / static_cast<double>(ms.size()));
-    return 0;
+    std::fflush(stdout);
+    return report_rss(args, 0);
 }
 
 int run_interactive(const AppArgs& args) {
@@ -635,6 +665,13 @@ int main(int argc, char** argv) {
         }
         if (args.has("--list-panels")) {
             for (const PanelDef& d : panel_defs()) std::printf("%-13s %s\n", d.name, d.title);
+            return 0;
+        }
+        if (args.has("--make-long-trace")) {
+            const std::string out = args.get("--make-long-trace");
+            const long long tokens = args.get_int("--tokens", 32768);
+            const long long bytes = make_long_trace(out, static_cast<int>(std::clamp<long long>(tokens, -1, 1 << 21)));
+            std::fprintf(stderr, "wrote %s: %lld tokens, %.1f MiB\n", out.c_str(), tokens, static_cast<double>(bytes) / (1 << 20));
             return 0;
         }
         if (args.has("--check-png")) return check_png(args.get("--check-png"), static_cast<int>(args.get_int("--min-colors", 24)));

@@ -1,8 +1,9 @@
 // panel_attention.cpp — the attention-windows panel (design §7, issue 7 item 2): one layer and head's
 // attention weights as a heatmap with the layer's mask drawn over it, the GQA grouping, K=V and KV sharing, a
 // query-token stepper. It leaves out the arithmetic (reference/attention.* computes the weights;
-// viz/recording.* slices them): long inputs are drawn from attention_tile() at the panel's pixel resolution,
-// never one rectangle per cell of T×T.
+// viz/recording.* slices them or, when only queries and keys were recorded, computes the rows in view): long
+// inputs are drawn from attention_tile() at the panel's pixel resolution, never one rectangle per cell of T×T, and
+// a 32 k-token trace is never held as T×T weights.
 #include <imgui_internal.h>  // SetItemUsingMouseWheel
 
 #include <algorithm>
@@ -19,6 +20,9 @@ namespace {
 
 constexpr float kMinCellPx = 2.0f;  // tiles never get finer than this: bounds the rectangles drawn per frame
 constexpr int kMinSpan = 4;         // smallest zoomed view, in tokens
+// Computed weights (no attn_weights recorded): softmax rows made per tile, at most this many (spread over the
+// blocks), so a zoomed-out 32 k-token global layer costs ~1 k rows of q·k, not 32 k.
+constexpr int kComputedRowBudget = 1024;
 constexpr ImU32 kCausalTint = IM_COL32(150, 40, 40, 150);
 constexpr ImU32 kWindowTint = IM_COL32(40, 80, 170, 150);
 constexpr ImU32 kCausalEdge = IM_COL32(255, 110, 110, 255);
@@ -93,22 +97,22 @@ int query_offset(const AttentionState& st) {
     return std::max(0, st.S - st.T);
 }
 
-// Fills st.tile for the current view: the recorded weights (max over each block) or, without them, the mask
-// itself.
-void update_tile(AttentionState& st, const Recording& r, const LayerInfo& info, int head, int rows,
-                 int cols) {
-    const auto map = attention_map(r, info.index, head);
+// Fills st.tile for the current view: the weights (max over each block; computed sources sample a few rows
+// per block) or, without them, the mask itself. Recomputed only when the layer, head or view changes.
+void update_tile(AttentionState& st, const std::optional<AttentionSource>& src, const LayerInfo& info, int head,
+                 int rows, int cols) {
     const bool same = st.tile_layer == info.index && st.tile_head == head && st.tile_rows == rows &&
                       st.tile_cols == cols && st.tile_t0 == st.t0 && st.tile_t1 == st.t1 &&
                       st.tile_s0 == st.s0 && st.tile_s1 == st.s1 && st.tile_log == st.log_colour &&
-                      st.tile_has_weights == map.has_value();
+                      st.tile_has_weights == src.has_value();
     if (same) return;
     st.tile_layer = info.index, st.tile_head = head, st.tile_rows = rows, st.tile_cols = cols;
     st.tile_t0 = st.t0, st.tile_t1 = st.t1, st.tile_s0 = st.s0, st.tile_s1 = st.s1;
-    st.tile_log = st.log_colour, st.tile_has_weights = map.has_value();
+    st.tile_log = st.log_colour, st.tile_has_weights = src.has_value();
     st.runs_valid = false;
-    if (map) {
-        st.tile = attention_tile(*map, st.t0, st.t1, st.s0, st.s1, rows, cols);
+    if (src) {
+        const int per_block = src->computed ? std::max(1, kComputedRowBudget / rows) : 0;
+        st.tile = attention_tile(*src, st.t0, st.t1, st.s0, st.s1, rows, cols, per_block);
         st.tile_max = 0;
         for (float& v : st.tile) {
             st.tile_max = std::max(st.tile_max, v);
@@ -248,6 +252,7 @@ void gqa_buttons(const LayerInfo& info, PanelState& s) {
 // Per head of one layer: how far back it looks on average and how much weight it puts on the first token,
 // from up to kStatRows query rows (enough to tell the heads apart without reading all of a 32 k map).
 constexpr int kStatRows = 256;
+constexpr int kStatRowsComputed = 32;  // computed rows cost q·k over up to T keys each
 struct HeadStats {
     const Recording* recording = nullptr;
     int layer = -1;
@@ -262,15 +267,18 @@ const HeadStats& head_stats(const Recording& r, const LayerInfo& info, int offse
     hs.look_back.assign(info.q_heads, 0.0f);
     hs.first_token.assign(info.q_heads, 0.0f);
     for (int h = 0; h < info.q_heads; ++h) {
-        const auto m = attention_map(r, info.index, h);
+        const auto m = attention_source(r, info.index, h);
         if (!m || m->T <= 0) continue;
-        const int stride = std::max(1, m->T / kStatRows);
+        const int stride = std::max(1, m->T / (m->computed ? kStatRowsComputed : kStatRows));
         double back = 0, first = 0;
         int n = 0;
+        std::vector<float> row(static_cast<size_t>(m->S));
         for (int t = 0; t < m->T; t += stride, ++n) {
             const int64_t q = t + offset;
-            for (int k = 0; k < m->S; ++k) back += double(m->at(t, k)) * double(q - k);
-            first += m->at(t, 0);
+            m->row(t, row.data());
+            const auto [k0, k1] = m->allowed(t);
+            for (int k = k0; k <= k1; ++k) back += double(row[k]) * double(q - k);
+            first += row[0];
         }
         hs.look_back[h] = static_cast<float>(back / std::max(1, n));
         hs.first_token[h] = static_cast<float>(first / std::max(1, n));
@@ -278,17 +286,26 @@ const HeadStats& head_stats(const Recording& r, const LayerInfo& info, int offse
     return hs;
 }
 
-// The keys the query token weighs most, largest first (cached per layer, head and token).
-const std::vector<std::pair<float, int>>& top_keys(const AttentionMap& m, int layer, int head, int token) {
-    static std::vector<std::pair<float, int>> top;
-    static const float* cached_w = nullptr;
-    static int cached_layer = -1, cached_head = -1, cached_token = -1;
-    if (cached_w == m.w && cached_layer == layer && cached_head == head && cached_token == token) return top;
-    cached_w = m.w, cached_layer = layer, cached_head = head, cached_token = token;
-    top.clear();
+// The selected query token's row of weights (cached per recording, layer, head and token: a computed row costs
+// q·k over every key it may see).
+const std::vector<float>& query_row(const Recording& r, const AttentionSource& m, int token) {
+    static std::vector<float> row;
+    static const Recording* cached_r = nullptr;
+    static int cached_layer = -1, cached_head = -1, cached_token = -1, cached_S = -1;
+    if (cached_r == &r && cached_layer == m.layer && cached_head == m.head && cached_token == token && cached_S == m.S)
+        return row;
+    cached_r = &r, cached_layer = m.layer, cached_head = m.head, cached_token = token, cached_S = m.S;
+    row.assign(static_cast<size_t>(m.S), 0.0f);
+    if (token >= 0 && token < m.T) m.row(token, row.data());
+    return row;
+}
+
+// The keys the query token weighs most, largest first.
+std::vector<std::pair<float, int>> top_keys(const std::vector<float>& row) {
+    std::vector<std::pair<float, int>> top;
     constexpr size_t kTop = 6;
-    for (int k = 0; k < m.S; ++k) {
-        const float w = m.at(token, k);
+    for (int k = 0; k < static_cast<int>(row.size()); ++k) {
+        const float w = row[k];
         if (top.size() < kTop || w > top.back().first) {
             top.emplace_back(w, k);
             std::sort(top.begin(), top.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
@@ -309,7 +326,7 @@ void swatch(ImU32 color, const char* text) {
 
 // Right of the map: the mask legend, the query token's strongest keys, and the heads of the layer side by
 // side.
-void side_column(const Recording& r, PanelState& s, const LayerInfo& info, const AttentionMap* m,
+void side_column(const Recording& r, PanelState& s, const LayerInfo& info, const AttentionSource* m,
                  int offset) {
     ImGui::BeginGroup();
     swatch(kCausalTint | IM_COL32(0, 0, 0, 255), "later tokens: causal mask");
@@ -327,7 +344,7 @@ void side_column(const Recording& r, PanelState& s, const LayerInfo& info, const
     help_marker(
         "The keys this query token takes the most from, with how far back each is. Many heads put a large "
         "weight on the first token, a resting place when nothing else matters (an attention sink).");
-    for (const auto& [w, k] : top_keys(*m, info.index, s.head, s.token))
+    for (const auto& [w, k] : top_keys(query_row(r, *m, s.token)))
         ImGui::Text("  %.3f  key %d '%s' (%d back)", w, k, short_label(token_label(r, k), 10).c_str(),
                     s.token + offset - k);
     ImGui::Spacing();
@@ -459,13 +476,20 @@ void draw_attention(const Recording& r, PanelState& s) {
     gqa_buttons(info, s);
 
     // ---- the map ----
-    const auto map = attention_map(r, info.index, s.head);
+    const std::optional<AttentionSource> map = attention_source(r, info.index, s.head);
     const int T = map ? map->T : r.tokens();
     const int S = map ? map->S : T;
     if (st.recording != &r || st.T != T || st.S != S) {
         st = AttentionState{};
         st.recording = &r, st.T = T, st.S = S;
         reset_view(st);
+    }
+    if (map && map->computed) {
+        ImGui::TextDisabled("weights computed from the recorded queries and keys (layer %d's keys)", map->key_layer);
+        help_marker(
+            "This trace holds the rotated queries and keys (attn_q_rope, attn_k_rope) but not the weights, so "
+            "the rows in view are computed here: softmax of q·k (scale 1) over the keys the mask allows. "
+            "Zoomed out, each cell is the largest weight of a few sampled query rows of its block.");
     }
     if (!map) {
         ImGui::TextColored(ImVec4(1.0f, 0.8f, 0.4f, 1.0f),
@@ -538,7 +562,7 @@ void draw_attention(const Recording& r, PanelState& s) {
     const float margin = row_labels ? font * 6.0f : font * 4.0f;
     const int rows = std::max(1, std::min(vis_rows, static_cast<int>(map_h / kMinCellPx)));
     const int cols = std::max(1, std::min(vis_cols, static_cast<int>(map_w / kMinCellPx)));
-    update_tile(st, r, info, s.head, rows, cols);
+    update_tile(st, map, info, s.head, rows, cols);
 
     const ImVec2 origin = ImGui::GetCursorScreenPos();
     ImGui::SetCursorScreenPos(ImVec2(origin.x + margin, origin.y));
@@ -682,9 +706,10 @@ void draw_attention(const Recording& r, PanelState& s) {
     const int bins = std::max(1, std::min(vis_cols, static_cast<int>(map_w / kMinCellPx)));
     static std::vector<float> row_values;
     row_values.assign(bins, 0.0f);
+    const std::vector<float>& weights_row = query_row(r, *map, s.token);
     for (int k = st.s0; k < st.s1; ++k) {
         const int b = static_cast<int>(int64_t(k - st.s0) * bins / vis_cols);
-        row_values[b] = std::max(row_values[b], map->at(s.token, k));
+        row_values[b] = std::max(row_values[b], weights_row[k]);
     }
     ImGui::TextDisabled("its weights over the keys in view:");
     help_marker(
