@@ -4,6 +4,7 @@
 // viz/recording.* slices them or, when only queries and keys were recorded, computes the rows in view): long
 // inputs are drawn from attention_tile() at the panel's pixel resolution, never one rectangle per cell of T×T, and
 // a 32 k-token trace is never held as T×T weights.
+#include <GL/gl.h>           // the tile texture (OpenGL 1.1 calls, exported by libGL itself)
 #include <imgui_internal.h>  // SetItemUsingMouseWheel
 
 #include <algorithm>
@@ -67,13 +68,9 @@ struct AttentionState {
     bool tile_log = false, tile_has_weights = false;
     std::vector<float> tile;
     float tile_max = 0;
-    // the tile as runs of equal colour along each row: masked and near-zero stretches become one rectangle
-    struct Run {
-        int row, c0, c1;
-        ImU32 color;
-    };
-    std::vector<Run> runs;
-    bool runs_valid = false;
+    // the tile's colours, uploaded as one texture when they change (texture_valid false)
+    std::vector<ImU32> pixels;
+    bool texture_valid = false;
 };
 
 AttentionState& state() {
@@ -109,7 +106,7 @@ void update_tile(AttentionState& st, const std::optional<AttentionSource>& src, 
     st.tile_layer = info.index, st.tile_head = head, st.tile_rows = rows, st.tile_cols = cols;
     st.tile_t0 = st.t0, st.tile_t1 = st.t1, st.tile_s0 = st.s0, st.tile_s1 = st.s1;
     st.tile_log = st.log_colour, st.tile_has_weights = src.has_value();
-    st.runs_valid = false;
+    st.texture_valid = false;
     if (src) {
         const int per_block = src->computed ? std::max(1, kComputedRowBudget / rows) : 0;
         st.tile = attention_tile(*src, st.t0, st.t1, st.s0, st.s1, rows, cols, per_block);
@@ -133,41 +130,51 @@ void update_tile(AttentionState& st, const std::optional<AttentionSource>& src, 
     st.tile_max = 1;
 }
 
-// Draws st.tile like widgets' heatmap() (same hover contract), but one rectangle per run of equal colour, so
-// a long map costs about as many rectangles as it has distinct cells near its diagonal band.
-HeatmapHover run_heatmap(const char* id, AttentionState& st, int rows, int cols, ImVec2 size, float lo,
-                         float hi) {
-    if (!st.runs_valid) {
-        st.runs.clear();
+// The GL texture the heatmap is drawn from: one per process, kept across recordings (AttentionState is reset
+// when another recording is shown; the texture name is not).
+GLuint tile_texture(int rows, int cols, const std::vector<ImU32>& pixels) {
+    static GLuint texture = 0;
+    if (texture == 0) {
+        glGenTextures(1, &texture);
+        glBindTexture(GL_TEXTURE_2D, texture);
+        glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
+        glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
+        glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_S, GL_CLAMP_TO_EDGE);
+        glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_T, GL_CLAMP_TO_EDGE);
+    }
+    if (!pixels.empty()) {
+        glBindTexture(GL_TEXTURE_2D, texture);
+        glPixelStorei(GL_UNPACK_ALIGNMENT, 4);
+        // ImU32 is 0xAABBGGRR: in memory R, G, B, A, which is GL_RGBA / GL_UNSIGNED_BYTE
+        glTexImage2D(GL_TEXTURE_2D, 0, GL_RGBA, cols, rows, 0, GL_RGBA, GL_UNSIGNED_BYTE, pixels.data());
+    }
+    return texture;
+}
+
+// Draws st.tile like widgets' heatmap() (same hover contract), as one textured quad: the tile (at most one cell per
+// kMinCellPx pixels) is uploaded as a rows × cols RGBA texture when it changes, so a frame costs one rectangle
+// however long the input and however noisy the weights.
+HeatmapHover texture_heatmap(const char* id, AttentionState& st, int rows, int cols, ImVec2 size, float lo,
+                             float hi) {
+    GLuint texture = tile_texture(0, 0, {});
+    if (!st.texture_valid) {
+        st.pixels.resize(static_cast<size_t>(rows) * cols);
         const float span = hi > lo ? hi - lo : 1.0f;
-        for (int r = 0; r < rows; ++r) {
-            int start = 0;
-            ImU32 run_color = 0;
-            for (int c = 0; c <= cols; ++c) {
-                ImU32 color = 0;
-                if (c < cols) {
-                    const float v = st.tile[static_cast<size_t>(r) * cols + c];
-                    color = v == v ? ramp_color((v - lo) / span) : IM_COL32(128, 128, 128, 255);
-                }
-                if (c == cols || (c > 0 && color != run_color)) {
-                    st.runs.push_back({r, start, c, run_color});
-                    start = c;
-                }
-                run_color = color;
-            }
+        for (size_t i = 0; i < st.pixels.size(); ++i) {
+            const float v = st.tile[i];
+            st.pixels[i] = v == v ? ramp_color((v - lo) / span) : IM_COL32(128, 128, 128, 255);
         }
-        st.runs_valid = true;
+        texture = tile_texture(rows, cols, st.pixels);
+        st.texture_valid = true;
     }
     HeatmapHover hover;
     const ImVec2 p0 = ImGui::GetCursorScreenPos();
     ImGui::InvisibleButton(id, ImVec2(std::max(size.x, 1.0f), std::max(size.y, 1.0f)));
-    ImDrawList* dl = ImGui::GetWindowDrawList();
-    const float cw = size.x / static_cast<float>(cols), ch = size.y / static_cast<float>(rows);
-    for (const AttentionState::Run& run : st.runs)
-        dl->AddRectFilled(ImVec2(p0.x + run.c0 * cw, p0.y + run.row * ch),
-                          ImVec2(p0.x + run.c1 * cw, p0.y + (run.row + 1) * ch), run.color);
+    ImGui::GetWindowDrawList()->AddImage(reinterpret_cast<ImTextureID>(static_cast<intptr_t>(texture)), p0,
+                                         ImVec2(p0.x + size.x, p0.y + size.y));
     if (ImGui::IsItemHovered()) {
         const ImVec2 m = ImGui::GetMousePos();
+        const float cw = size.x / static_cast<float>(cols), ch = size.y / static_cast<float>(rows);
         hover.col = std::clamp(static_cast<int>((m.x - p0.x) / cw), 0, cols - 1);
         hover.row = std::clamp(static_cast<int>((m.y - p0.y) / ch), 0, rows - 1);
     }
@@ -569,7 +576,7 @@ void draw_attention(const Recording& r, PanelState& s) {
     const ImVec2 p0 = ImGui::GetCursorScreenPos();
     const float lo = map && st.log_colour ? -4.0f : 0.0f;
     const float hi = map && st.log_colour ? 0.0f : std::max(st.tile_max, 1e-6f);
-    const HeatmapHover hover = run_heatmap("##attn_map", st, rows, cols, ImVec2(map_w, map_h), lo, hi);
+    const HeatmapHover hover = texture_heatmap("##attn_map", st, rows, cols, ImVec2(map_w, map_h), lo, hi);
     ImGui::SetItemUsingMouseWheel();  // the wheel zooms the map instead of scrolling the window
     const bool map_hovered = ImGui::IsItemHovered();
     const bool map_deactivated = ImGui::IsItemDeactivated();
