@@ -686,7 +686,11 @@ void draw_attention(const Recording& r, PanelState& s) {
             ImGui::SetTooltip("query %d '%s'  ->  key %d '%s'\n%s %.4g%s\nmask: %s", t,
                               short_label(token_label(r, t), 24).c_str(), k,
                               short_label(token_label(r, k), 24).c_str(), map ? "weight" : "mask", shown,
-                              block ? " (largest in this block)" : "", rule);
+                              !block ? ""
+                              : map && map->computed && vis_rows > kComputedRowBudget
+                                  ? " (largest over sampled rows of this block)"
+                                  : " (largest in this block)",
+                              rule);
             if (map_deactivated) {
                 const ImVec2 drag = ImGui::GetMouseDragDelta(ImGuiMouseButton_Left, 0.0f);
                 if (drag.x * drag.x + drag.y * drag.y < 9.0f) s.token = t;
