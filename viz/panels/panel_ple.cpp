@@ -23,19 +23,18 @@ std::string token_label(const Recording& r, int t) {
 
 // A layer × token heatmap drawn at the panel's pixel size, the selected layer outlined; a click selects the layer and
 // token. Returns the hovered (layer, token) in recording coordinates.
-HeatmapHover layer_token_heatmap(const char* id, const Recording& r, PanelState& s, const std::vector<float>& values, int L, int T,
-                                 float height, const char* what) {
+HeatmapHover layer_token_heatmap(const char* id, GridTexture& tex, unsigned long long version, const Recording& r, PanelState& s,
+                                 const std::vector<float>& values, int L, int T, float height, const char* what) {
     const float width = std::max(ImGui::GetContentRegionAvail().x - 4.0f, 50.0f);
     // Colour from the smallest to the largest value: the contribution norms sit close together (each is the output
     // of a norm), so a scale from 0 would paint them all one colour.
     const float lo = values.empty() ? 0.0f : *std::min_element(values.begin(), values.end());
     float hi = values.empty() ? 1.0f : *std::max_element(values.begin(), values.end());
     if (hi <= lo) hi = lo + 1e-6f;
-    int rows = 0, cols = 0;
-    const std::vector<float> tile =
-        downsample_grid(values.data(), L, T, T, static_cast<int>(height), static_cast<int>(width), false, rows, cols);
+    // One texture, uploaded when the recording or the panel's size changes (a 2k-token map is ~50k cells: drawn as
+    // rectangles that was most of the frame under a software renderer).
     const ImVec2 p0 = ImGui::GetCursorScreenPos();
-    const HeatmapHover cell = heatmap(id, tile, rows, cols, ImVec2(width, height), lo, hi);
+    const HeatmapHover cell = texture_heatmap(id, tex, values.data(), L, T, T, ImVec2(width, height), lo, hi, version);
     ImDrawList* dl = ImGui::GetWindowDrawList();
     const float row_h = height / static_cast<float>(L);
     if (s.layer >= 0 && s.layer < L)
@@ -92,6 +91,29 @@ NextTokenStats compare_distributions(const std::vector<float>& p, const std::vec
                       [&](int a, int b) { return std::max(p[a], q[a]) > std::max(p[b], q[b]); });
     st.top_ids.assign(idx.begin(), idx.begin() + k);
     return st;
+}
+
+// compare_distributions() walks the whole vocabulary (262 144 ids on the released models): done once per pair of
+// distributions, not once per frame. The key is the two buffers and a sample of their values.
+const NextTokenStats& compare_cached(const std::vector<float>& p, const std::vector<float>& q, int top) {
+    struct Key {
+        const float *p = nullptr, *q = nullptr;
+        size_t np = 0, nq = 0;
+        double sample = 0;
+        int top = 0;
+        bool operator==(const Key&) const = default;
+    };
+    static Key key;
+    static NextTokenStats stats;
+    Key k{p.data(), q.data(), p.size(), q.size(), 0.0, top};
+    const size_t step = std::max<size_t>(1, p.size() / 64);
+    for (size_t i = 0; i < p.size(); i += step) k.sample += double(p[i]) * (i + 1);
+    for (size_t i = 0; i < q.size(); i += step) k.sample += double(q[i]) * (i + 7);
+    if (!(k == key)) {
+        stats = compare_distributions(p, q, top);
+        key = k;
+    }
+    return stats;
 }
 
 // The next-token distribution of the recorded run (softmax of the last row of text.logits), cached by tensor.
@@ -166,13 +188,16 @@ struct PleCache {
     // block adds to) was recorded for every layer (relative), else of ||ple_out||.
     std::vector<float> per_layer;
     bool relative = false;
+    unsigned long long generation = 0;  // bumped on every rebuild: the heatmap textures follow it
 };
 
 const PleCache& ple_cache(const Recording& r) {
     static PleCache c;
     const Tensor* first = r.tensors().empty() ? nullptr : &r.tensors().front();
     if (c.recording == &r && c.first_tensor == first && c.tensor_count == r.tensors().size()) return c;
+    const unsigned long long generation = c.generation + 1;
     c = PleCache{};
+    c.generation = generation;
     c.recording = &r;
     c.first_tensor = first;
     c.tensor_count = r.tensors().size();
@@ -245,13 +270,14 @@ void draw_ple(const Recording& r, PanelState& s) {
     help_marker("Each layer computes a gate from the current token's hidden state, passes it through GELU and multiplies it "
                 "into the token's per-layer embedding. Bright cells: the layer lets much of that token's PLE vector through; "
                 "dark cells: the gate is nearly closed. Click a cell to select its layer.");
-    layer_token_heatmap("##ple_gate", r, s, maps->gate_mean_abs, maps->L, T, map_h, "mean |gate|");
+    static GridTexture gate_texture, norm_texture;
+    layer_token_heatmap("##ple_gate", gate_texture, cache.generation, r, s, maps->gate_mean_abs, maps->L, T, map_h, "mean |gate|");
 
     ImGui::Spacing();
     ImGui::Text("Contribution to the residual stream: ||ple_out|| per layer and token");
     help_marker("The length of the vector the PLE block adds to the residual stream (after its projection back to the "
                 "model width and its norm). Compare rows to see which layers lean on the per-layer embeddings most.");
-    layer_token_heatmap("##ple_norm", r, s, maps->contribution_norm, maps->L, T, map_h, "||ple_out||");
+    layer_token_heatmap("##ple_norm", norm_texture, cache.generation, r, s, maps->contribution_norm, maps->L, T, map_h, "||ple_out||");
 
     const std::vector<float>& per_layer = cache.per_layer;
     const bool relative = cache.relative;
@@ -305,7 +331,7 @@ void draw_ple(const Recording& r, PanelState& s) {
     // ---- next-token distribution ----
     const bool have_pair = !s.probs_before.empty() && s.probs_before.size() == s.probs_after.size();
     if (have_pair) {
-        const NextTokenStats st = compare_distributions(s.probs_before, s.probs_after, 8);
+        const NextTokenStats& st = compare_cached(s.probs_before, s.probs_after, 8);
         ImGui::Text("Next token, before (blue) vs after (orange) the ablation:  total variation %.4f   KL(before||after) %.4f nats",
                     st.total_variation, st.kl);
         help_marker("Total variation: half the summed absolute change of all token probabilities (0 = same distribution, "
@@ -317,7 +343,7 @@ void draw_ple(const Recording& r, PanelState& s) {
         if (probs.empty()) {
             ImGui::TextDisabled("The next-token distribution appears here after a rerun (text.logits was not recorded).");
         } else {
-            const NextTokenStats st = compare_distributions(probs, probs, 8);
+            const NextTokenStats& st = compare_cached(probs, probs, 8);
             ImGui::Text("Next token of the recorded run (top %zu); press Rerun to compare with an ablation", st.top_ids.size());
             help_marker("The model's probabilities for the token after the prompt, from the softmax of the last row of its "
                         "logits. Ids with their text where the prompt holds the same token.");

@@ -144,3 +144,72 @@ std::vector<float> downsample_grid(const float* values, int rows, int cols, int 
 }
 
 }  // namespace gemma4::viz
+
+// ---- texture heatmaps --------------------------------------------------------------------------------------------
+
+#include <GL/gl.h>
+
+#include <cstdint>
+
+namespace gemma4::viz {
+
+HeatmapHover texture_heatmap(const char* id, GridTexture& tex, const float* values, int rows, int cols, int stride, ImVec2 size,
+                             float lo, float hi, unsigned long long version, bool diverging) {
+    HeatmapHover hover;
+    size = ImVec2(std::max(size.x, 1.0f), std::max(size.y, 1.0f));
+    const ImVec2 p0 = ImGui::GetCursorScreenPos();
+    ImGui::InvisibleButton(id, size);
+    if (rows <= 0 || cols <= 0 || !values) return hover;
+    const int max_rows = std::max(static_cast<int>(size.y), 1), max_cols = std::max(static_cast<int>(size.x), 1);
+    const int want_rows = std::min(rows, max_rows), want_cols = std::min(cols, max_cols);
+    if (tex.id == 0 || tex.version != version || tex.source != values || tex.rows != rows || tex.cols != cols ||
+        tex.tex_rows != want_rows || tex.tex_cols != want_cols || tex.lo != lo || tex.hi != hi || tex.diverging != diverging) {
+        int out_rows = 0, out_cols = 0;
+        const std::vector<float> tile = downsample_grid(values, rows, cols, stride, max_rows, max_cols, false, out_rows, out_cols);
+        const float span = hi > lo ? hi - lo : 1.0f;
+        std::vector<ImU32> pixels(tile.size());
+        for (size_t i = 0; i < tile.size(); ++i) {
+            const float v = tile[i];
+            if (!(v == v))
+                pixels[i] = IM_COL32(128, 128, 128, 255);
+            else
+                pixels[i] = diverging ? diverging_color((v - lo) / span * 2.0f - 1.0f) : ramp_color((v - lo) / span);
+        }
+        if (tex.id == 0) {
+            GLuint name = 0;
+            glGenTextures(1, &name);
+            tex.id = name;
+        }
+        GLint previous = 0;
+        glGetIntegerv(GL_TEXTURE_BINDING_2D, &previous);
+        glBindTexture(GL_TEXTURE_2D, tex.id);
+        // Nearest: a cell stays one flat colour however far it is stretched.
+        glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
+        glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
+        glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_S, GL_CLAMP_TO_EDGE);
+        glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_T, GL_CLAMP_TO_EDGE);
+        glPixelStorei(GL_UNPACK_ALIGNMENT, 1);
+        // ImU32 from IM_COL32 is R, G, B, A in memory order on little-endian machines: GL_RGBA bytes.
+        glTexImage2D(GL_TEXTURE_2D, 0, GL_RGBA, out_cols, out_rows, 0, GL_RGBA, GL_UNSIGNED_BYTE, pixels.data());
+        glBindTexture(GL_TEXTURE_2D, static_cast<GLuint>(previous));
+        tex.version = version;
+        tex.source = values;
+        tex.rows = rows;
+        tex.cols = cols;
+        tex.tex_rows = out_rows;
+        tex.tex_cols = out_cols;
+        tex.lo = lo;
+        tex.hi = hi;
+        tex.diverging = diverging;
+    }
+    ImGui::GetWindowDrawList()->AddImage(reinterpret_cast<ImTextureID>(static_cast<intptr_t>(tex.id)), p0,
+                                         ImVec2(p0.x + size.x, p0.y + size.y));
+    if (ImGui::IsItemHovered()) {
+        const ImVec2 m = ImGui::GetMousePos();
+        hover.col = std::clamp(static_cast<int>((m.x - p0.x) / size.x * static_cast<float>(cols)), 0, cols - 1);
+        hover.row = std::clamp(static_cast<int>((m.y - p0.y) / size.y * static_cast<float>(rows)), 0, rows - 1);
+    }
+    return hover;
+}
+
+}  // namespace gemma4::viz

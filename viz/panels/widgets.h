@@ -43,3 +43,29 @@ std::vector<float> downsample_grid(const float* values, int rows, int cols, int 
                                    int& out_rows, int& out_cols);
 
 }  // namespace gemma4::viz
+
+namespace gemma4::viz {
+
+// A values grid kept as an OpenGL texture, one texel per cell (after downsample_grid to the pixels it covers), so a
+// heatmap costs one quad a frame however many cells it has. One GridTexture per map, owned by the panel (a static or
+// a cache that outlives frames); the texture is uploaded again only when `version`, the grid's size, the colour range
+// or the drawn size changes. The GL texture is never deleted (it lives as long as the window).
+struct GridTexture {
+    unsigned int id = 0;  // GL texture name, 0 before the first upload
+    unsigned long long version = ~0ull;
+    const float* source = nullptr;
+    int rows = 0, cols = 0;          // the full grid
+    int tex_rows = 0, tex_cols = 0;  // the texture (reduced)
+    float lo = 0.0f, hi = 0.0f;
+    bool diverging = false;
+};
+
+// Like heatmap() (same hover contract: the hovered cell in the full grid's coordinates, or (−1, −1)), but the grid
+// values[rows, cols] (row-major, `stride` floats between rows; 0 = cols) is block-averaged to at most the pixels of
+// `size` and drawn as one texture. `version` is the caller's change counter for the data behind `values` (bump it
+// when the numbers change in place). With `diverging`, colours come from diverging_color((v − lo) / (hi − lo) · 2 − 1)
+// instead of ramp_color. NaN cells are grey. Advances the cursor (an InvisibleButton, so clicks do not drag the window).
+HeatmapHover texture_heatmap(const char* id, GridTexture& tex, const float* values, int rows, int cols, int stride, ImVec2 size,
+                             float lo, float hi, unsigned long long version, bool diverging = false);
+
+}  // namespace gemma4::viz
