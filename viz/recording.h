@@ -71,6 +71,9 @@ public:
     int tokens() const;                                                // T of the text run (0 without text probes)
     // Labels of the text tokens (decoded pieces when set by the caller, else the ids), size tokens().
     std::vector<std::string> token_labels;
+    // Wall time of each decoder layer in seconds, measured by a live run (a second forward pass that listens only to
+    // the layer outputs, so the timing is not the cost of recording every probe); empty for a replayed trace.
+    std::vector<double> layer_seconds;
 
     // Writes the recording as a trace .npz that from_trace reopens (record and replay).
     void save(const std::string& npz_path) const;

@@ -23,6 +23,26 @@
 
 namespace gemma4::viz {
 
+namespace {
+// Listens only to the end of each decoder layer (and the embeddings before layer 0) and notes the time of each, so a
+// forward pass gives the wall time of every layer. Wanting the probe also makes a device backend finish the layer.
+class LayerTimer : public ProbeSink {
+public:
+    explicit LayerTimer(int layers) : seconds(static_cast<size_t>(layers), 0.0) {}
+    bool wants(Probe probe, int) const override { return probe == Probe::text_embed || probe == Probe::text_layer_out; }
+    void record(Probe probe, int layer, const TensorView&) override {
+        const auto now = std::chrono::steady_clock::now();
+        if (probe == Probe::text_layer_out && layer >= 0 && layer < static_cast<int>(seconds.size()))
+            seconds[layer] = std::chrono::duration<double>(now - last_).count();
+        last_ = now;
+    }
+    std::vector<double> seconds;
+
+private:
+    std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+}  // namespace
+
 std::vector<float> softmax_copy(const float* logits, int n) {
     std::vector<float> p(logits, logits + n);
     if (p.empty()) return p;
@@ -224,6 +244,17 @@ RunResult LiveRunner::execute(const RunRequest& request) {
         std::vector<float> logits;
         model.forward(input, cache, logits, forward);
 
+        // A second pass that listens only to the layer ends, for the map's "time" colouring.
+        set_stage("timing the layers");
+        LayerTimer timer(cfg.text.num_hidden_layers);
+        {
+            ForwardOptions timed = forward;
+            timed.probes = &timer;
+            KvCache timing_cache(model.config());
+            std::vector<float> timing_logits;
+            model.forward(input, timing_cache, timing_logits, timed);
+        }
+
         set_stage("building the recording");
         meta.model = cfg.name;
         meta.config_hash = sha256_file_hex((std::filesystem::path(ck.dir) / "config.json").string());
@@ -232,6 +263,7 @@ RunResult LiveRunner::execute(const RunRequest& request) {
         meta.tool_version = kToolVersion;
         auto recording = std::make_shared<Recording>(Recording::from_probes(cfg, sink.entries(), meta));
         recording->token_labels = token_labels_for(cfg, tokenizer_.get(), meta.tokens);
+        recording->layer_seconds = std::move(timer.seconds);
         out.last_probs = last_token_probs(*recording);
         out.recording = std::move(recording);
         last_input_ = std::move(input);

@@ -14,7 +14,7 @@
 namespace gemma4::viz {
 namespace {
 
-enum class MapColor { kind, activation_norm, golden_error };
+enum class MapColor { kind, activation_norm, golden_error, time };
 
 // Mean over tokens of ‖text.<l>.layer_out[t]‖: how large the residual stream is after each layer (NaN when absent).
 std::vector<float> activation_norms(const Recording& r) {
@@ -58,12 +58,14 @@ struct MetricCache {
 };
 
 const std::vector<float>& metric_values(const Recording& r, const PanelState& s, MapColor metric) {
-    static MetricCache caches[3];
+    static MetricCache caches[4];
     MetricCache& cache = caches[static_cast<int>(metric)];
     if (cache.r != &r || cache.ref != s.reference || cache.tensors != r.tensors().size() || cache.metric != int(metric)) {
         cache = {&r, s.reference, r.tensors().size(), int(metric), {}};
         if (metric == MapColor::activation_norm) cache.values = activation_norms(r);
         if (metric == MapColor::golden_error && s.reference != nullptr) cache.values = golden_errors(r, *s.reference, s.tolerance);
+        if (metric == MapColor::time)
+            for (double t : r.layer_seconds) cache.values.push_back(static_cast<float>(t * 1e3));  // ms
     }
     return cache.values;
 }
@@ -85,6 +87,7 @@ void layer_tooltip(const LayerInfo& l, float metric, MapColor mode) {
     if (l.ple) ImGui::TextUnformatted("per-layer embedding (PLE) added");
     if (mode == MapColor::activation_norm && !std::isnan(metric)) ImGui::Text("mean |layer_out| per token: %.4g", metric);
     if (mode == MapColor::golden_error && !std::isnan(metric)) ImGui::Text("largest NMSE vs reference: %.3g", metric);
+    if (mode == MapColor::time && !std::isnan(metric)) ImGui::Text("%.3f ms in the live run", metric);
     ImGui::EndTooltip();
 }
 
@@ -116,16 +119,21 @@ void draw_architecture(const Recording& r, PanelState& s) {
                 n_global, cfg.text.hidden_size, r.tokens());
 
     static int color_mode = 0;
-    const char* modes[] = {"layer kind", "activation norm", "golden error"};
+    const char* modes[] = {"layer kind", "activation norm", "golden error", "time"};
     ImGui::SetNextItemWidth(180);
     ImGui::Combo("colour by", &color_mode, modes, IM_ARRAYSIZE(modes));
     help_marker("Layer kind: blue = sliding-window (local) attention, orange = global (full) attention. Activation norm: "
                 "how large the residual stream is after each layer (mean over tokens). Golden error: the largest NMSE of "
-                "the layer's probes against the comparison run (a golden or another backend).");
+                "the layer's probes against the comparison run (a golden or another backend). Time: how long each layer took in "
+                "the live run (global layers attend over every token, so they grow with the prompt).");
     const MapColor mode = static_cast<MapColor>(color_mode);
     if (mode == MapColor::golden_error && s.reference == nullptr) {
         ImGui::SameLine();
         ImGui::TextDisabled("no comparison run loaded (File > Open golden, or run the other backend)");
+    }
+    if (mode == MapColor::time && r.layer_seconds.empty()) {
+        ImGui::SameLine();
+        ImGui::TextDisabled("no timings: layer times are measured by live runs, not stored in traces");
     }
     const std::vector<float>& metric = metric_values(r, s, mode);
     float lo = INFINITY, hi = -INFINITY;
