@@ -35,3 +35,17 @@ else()
   add_test(NAME screenshot_attention_32k COMMAND sh -c "echo 'xvfb-run not found: screenshot test skipped'; exit 77")
 endif()
 set_tests_properties(screenshot_attention_32k PROPERTIES LABELS screenshot SKIP_RETURN_CODE 77 TIMEOUT 300)
+
+# The PLE ablation (issue 7): rerun tiny-e2b with every layer's PLE off; the next-token distribution must move (a total
+# variation that is not 0) and the panel, showing before / after, must have content.
+set(abl_png ${GEMMA4_SCREENSHOT_DIR}/ple-ablation.png)
+if(XVFB_RUN_EXECUTABLE)
+  add_test(NAME screenshot_ple_ablation
+           COMMAND sh -c "mkdir -p '${GEMMA4_SCREENSHOT_DIR}' && rm -f '${abl_png}' && \
+'${XVFB_RUN_EXECUTABLE}' -a -s '-screen 0 1600x1000x24' '$<TARGET_FILE:gemma4-inspector>' --screenshot '${abl_png}' \
+--panel ple --ablate-ple 0,1,2,3,4,5,6,7,8,9 2>&1 | tee /dev/stderr | grep -Eq 'total variation (0\\.[0-9]*[1-9]|1)' && \
+'$<TARGET_FILE:gemma4-inspector>' --check-png '${abl_png}'")
+else()
+  add_test(NAME screenshot_ple_ablation COMMAND sh -c "echo 'xvfb-run not found: screenshot test skipped'; exit 77")
+endif()
+set_tests_properties(screenshot_ple_ablation PROPERTIES LABELS screenshot SKIP_RETURN_CODE 77 TIMEOUT 300)

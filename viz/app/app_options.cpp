@@ -20,6 +20,8 @@ const std::vector<AppOption>& app_options() {
         {"--screenshot", "", "OUT.png", "render one panel (--panel) to a PNG and exit"},
         {"--panel", "", "NAME", "the panel for --screenshot / --bench-frames (see --list-panels; 'app' = the whole window)"},
         {"--layer", "", "N", "the decoder layer selected at start"},
+        {"--ablate-ple", "", "L,L,...", "after the run, rerun with these layers' PLE contribution off (the PLE panel's "
+                                        "ablation) and print how the next-token distribution changed"},
         {"--width", "", "PX", "window width for --screenshot / --bench-frames (default 1280)"},
         {"--height", "", "PX", "window height for --screenshot / --bench-frames (default 800)"},
         {"--list-panels", "", "", "print the panel names and exit"},

@@ -12,7 +12,9 @@
 
 #include <algorithm>
 #include <cfloat>
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <functional>
 #include <cstdio>
 #include <filesystem>
@@ -504,6 +506,37 @@ void load_from_args(App& app, const AppArgs& args, const std::string& needs) {
         const long long L = static_cast<long long>(app.recording->layers().size());
         if (layer < 0 || layer >= L) throw Error("--layer must be between 0 and " + std::to_string(L - 1) + ", got " + std::to_string(layer));
         app.state.layer = static_cast<int>(layer);
+    }
+    if (args.has("--ablate-ple")) {
+        // The PLE panel's ablation, from the command line: rerun with the listed layers' PLE off, keep both next-token
+        // distributions for the panel, and say how far apart they are.
+        const int L = static_cast<int>(app.recording->layers().size());
+        const std::string list = args.get("--ablate-ple");
+        app.state.ple_ablated_layers.clear();
+        for (size_t start = 0; start <= list.size();) {
+            size_t end = list.find(',', start);
+            if (end == std::string::npos) end = list.size();
+            const std::string item = list.substr(start, end - start);
+            int layer = -1;
+            const auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), layer);
+            if (item.empty() || ec != std::errc() || ptr != item.data() + item.size() || layer < 0 || layer >= L)
+                throw Error("--ablate-ple: '" + item + "' is not a layer between 0 and " + std::to_string(L - 1));
+            app.state.ple_ablated_layers.push_back(layer);
+            start = end + 1;
+        }
+        if (!app.recording->config().text.has_ple()) throw Error("--ablate-ple: " + app.recording->config().name + " has no per-layer embeddings");
+        RunRequest req = app.last_request;
+        req.ablation_only = true;
+        req.as_reference = false;
+        req.ple_ablated_layers = app.state.ple_ablated_layers;
+        app.state.probs_before = last_token_probs(*app.recording);
+        RunResult result = app.runner.run_now(req);
+        if (!result.error.empty()) throw Error(result.error);
+        apply_result(app, result);
+        double tv = 0;
+        for (size_t i = 0; i < app.state.probs_before.size() && i < app.state.probs_after.size(); ++i)
+            tv += std::fabs(app.state.probs_before[i] - app.state.probs_after[i]);
+        std::fprintf(stderr, "PLE ablation of %s: next-token total variation %.4g\n", list.c_str(), 0.5 * tv);
     }
 }
 
