@@ -5,6 +5,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -102,28 +103,153 @@ void matmul_ref(float* out, const float* x, const WeightView& W, int T) {
     }
 }
 
-void matmul_blas(float* out, const float* x, const WeightView& W, int T) {
-    const int64_t in = W.cols, out_dim = W.rows;
-    if (W.dtype == DType::F32 && reinterpret_cast<uintptr_t>(W.data) % alignof(float) == 0) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, static_cast<int>(out_dim), static_cast<int>(in), 1.0f, x,
-                    static_cast<int>(in), reinterpret_cast<const float*>(W.data), static_cast<int>(in), 0.0f, out,
-                    static_cast<int>(out_dim));
+// ---- the fast CPU path (BlasBackend) ---------------------------------------------------------------------------
+//
+// f16 → f32 without branches, so the conversion loop vectorises (f16_to_f32 in dtype.h is the readable, branchy
+// definition; a test checks the two agree on all 65 536 inputs). The exponent/mantissa bits are moved into float
+// position and the float multiplied by 2^(127-15): that rebiases normals and turns f16 subnormals (float denormals
+// after the shift) into the right normal float, exactly. Exponent 31 (inf/NaN) is selected separately.
+static inline float f16_to_f32_fast(uint16_t h) {
+    const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+    const uint32_t em = static_cast<uint32_t>(h & 0x7fffu) << 13;
+    const uint32_t scaled = std::bit_cast<uint32_t>(std::bit_cast<float>(em) * 0x1p112f);
+    const uint32_t bits = (h & 0x7c00u) == 0x7c00u ? (em | 0x7f800000u) : scaled;
+    return std::bit_cast<float>(bits | sign);
+}
+
+// Converts w's row `row`, columns [c0, c0 + len), len <= kFastChunk, into dst: the inner loop of the fast matvec.
+static constexpr int64_t kFastChunk = 512;
+static inline __attribute__((always_inline)) void weight_chunk_f32(const WeightView& w, int64_t row, int64_t c0, int64_t len,
+                                                                    float* dst) {
+    const std::byte* src = w.data + (row * w.cols + c0) * static_cast<int64_t>(dtype_size(w.dtype));
+    if (w.dtype == DType::F32) {
+        std::memcpy(dst, src, static_cast<size_t>(len) * sizeof(float));
         return;
     }
-    // bf16 / f16 (or misaligned f32): convert a block of weight rows to float32, multiply it, move on (bounded extra memory).
-    const int64_t block = std::max<int64_t>(1, std::min<int64_t>(out_dim, (int64_t(1) << 22) / std::max<int64_t>(in, 1)));
-    std::vector<float> w_block(static_cast<size_t>(block * in));
-    for (int64_t o0 = 0; o0 < out_dim; o0 += block) {
-        const int64_t rows = std::min(block, out_dim - o0);
-#pragma omp parallel for schedule(static)
-        for (int64_t r = 0; r < rows; ++r) weight_row_f32(W, o0 + r, w_block.data() + r * in);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, static_cast<int>(rows), static_cast<int>(in), 1.0f, x,
-                    static_cast<int>(in), w_block.data(), static_cast<int>(in), 0.0f, out + o0, static_cast<int>(out_dim));
+    uint16_t bits[kFastChunk];
+    std::memcpy(bits, src, static_cast<size_t>(len) * 2);
+    if (w.dtype == DType::BF16)
+        for (int64_t i = 0; i < len; ++i) dst[i] = bf16_to_f32(bits[i]);
+    else
+        for (int64_t i = 0; i < len; ++i) dst[i] = f16_to_f32_fast(bits[i]);
+}
+
+// Output rows [o0, o1) of out[T, out_dim] = x[T, in] · Wᵀ for T <= kBlasMinTokens. Each weight row is streamed once
+// in chunks of kFastChunk values converted into an L1-resident buffer, and every token's dot with that chunk is
+// accumulated in 16 partial sums (two AVX or four SSE registers) that are added pairwise at the end of the row.
+// Written once as an always-inline body and instantiated twice below: the generic x86-64 (SSE2) build and an AVX2
+// build picked at run time, so the binary stays portable and no -march flag is needed.
+static inline __attribute__((always_inline)) void small_t_rows_body(float* out, const float* x, const WeightView& W, int T,
+                                                                     int64_t o0, int64_t o1) {
+    constexpr int kLanes = 16;
+    const int64_t in = W.cols, out_dim = W.rows;
+    alignas(64) float wbuf[kFastChunk];
+    alignas(64) float acc[kBlasMinTokens][kLanes];
+    float tail[kBlasMinTokens];
+    for (int64_t o = o0; o < o1; ++o) {
+        for (int t = 0; t < T; ++t) {
+            tail[t] = 0.0f;
+            for (int k = 0; k < kLanes; ++k) acc[t][k] = 0.0f;
+        }
+        for (int64_t c0 = 0; c0 < in; c0 += kFastChunk) {
+            const int64_t len = std::min(kFastChunk, in - c0);
+            weight_chunk_f32(W, o, c0, len, wbuf);
+            const int64_t vec_len = len - len % kLanes;
+            for (int t = 0; t < T; ++t) {
+                const float* xt = x + int64_t(t) * in + c0;
+                float* a = acc[t];
+                for (int64_t i = 0; i < vec_len; i += kLanes)
+                    for (int k = 0; k < kLanes; ++k) a[k] += xt[i + k] * wbuf[i + k];
+                for (int64_t i = vec_len; i < len; ++i) tail[t] += xt[i] * wbuf[i];
+            }
+        }
+        for (int t = 0; t < T; ++t) {
+            const float* a = acc[t];
+            float s8[8];
+            for (int k = 0; k < 8; ++k) s8[k] = a[k] + a[k + 8];
+            const float sum = ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
+            out[int64_t(t) * out_dim + o] = sum + tail[t];
+        }
     }
 }
 
+static void small_t_rows_generic(float* out, const float* x, const WeightView& W, int T, int64_t o0, int64_t o1) {
+    small_t_rows_body(out, x, W, T, o0, o1);
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx2"))) static void small_t_rows_avx2(float* out, const float* x, const WeightView& W, int T,
+                                                              int64_t o0, int64_t o1) {
+    small_t_rows_body(out, x, W, T, o0, o1);
+}
+static const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
+#endif
+
+// The decode fast path (T < kBlasMinTokens). Same products as matmul_ref, read the same way (one weight row at a
+// time, every token against it, the weight read once per call); what differs: the row is never converted whole
+// into a heap buffer but streamed in L1-sized chunks, the sums use 16 lanes instead of 8 (and AVX2 where the CPU
+// has it), and OpenMP hands out blocks of 16 rows. Only the order of the float additions changes, so the result
+// equals matmul_ref to float rounding (NMSE ~1e-14, far below kNmseBlasVsRef; tests/test_ops_fast.cpp).
+void matmul_small_t(float* out, const float* x, const WeightView& W, int T) {
+    if (T > kBlasMinTokens) throw Error("matmul_small_t: T = " + std::to_string(T) + " > kBlasMinTokens");
+    (void)dtype_size(W.dtype);
+    if (W.dtype != DType::F32 && W.dtype != DType::BF16 && W.dtype != DType::F16)
+        throw Error(std::string("weight dtype ") + dtype_name(W.dtype) + " is not supported (expected F32, BF16 or F16)");
+    const int64_t out_dim = W.rows;
+    constexpr int64_t kRowBlock = 16;
+    const int64_t blocks = (out_dim + kRowBlock - 1) / kRowBlock;
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t o0 = b * kRowBlock, o1 = std::min(out_dim, o0 + kRowBlock);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+        if (kHaveAvx2) {
+            small_t_rows_avx2(out, x, W, T, o0, o1);
+            continue;
+        }
+#endif
+        small_t_rows_generic(out, x, W, T, o0, o1);
+    }
+}
+
+// The prefill path (T >= kBlasMinTokens): OpenBLAS sgemm, with every product and sum of matmul_ref but in sgemm's
+// blocked order. What differs from a plain `sgemm on the whole weight`, and why:
+//  - The output rows are cut into blocks of about 1 MiB of float32 weight, and OpenMP hands the blocks to its
+//    threads; each thread converts its block (bf16/f16 → f32; f32 weights go in as they are) into its own buffer,
+//    still in cache, and runs a single-threaded sgemm on it. Conversion and multiply thus overlap across threads and
+//    the converted weight never makes a round trip through memory.
+//  - OpenBLAS's own thread pool is switched off for the call (openblas_set_num_threads(1), restored after). With
+//    both OpenMP (the conversion, every other op) and OpenBLAS pthreads busy-waiting on the same cores, the two
+//    pools steal time from each other: the earlier "convert in an OpenMP loop, then one threaded sgemm" reached
+//    ~55 % of sgemm peak, ~74 % with OMP_WAIT_POLICY=passive. One pool doing all the work avoids that.
+void matmul_blas(float* out, const float* x, const WeightView& W, int T) {
+    if (T < kBlasMinTokens) {
+        matmul_small_t(out, x, W, T);
+        return;
+    }
+    const int64_t in = W.cols, out_dim = W.rows;
+    const bool direct = W.dtype == DType::F32 && reinterpret_cast<uintptr_t>(W.data) % alignof(float) == 0;
+    const int64_t block = std::max<int64_t>(16, (int64_t(1) << 18) / std::max<int64_t>(in, 1));  // ~1 MiB of f32
+    const int64_t blocks = (out_dim + block - 1) / block;
+    const int saved_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+#pragma omp parallel
+    {
+        std::vector<float> w_block(direct ? 0 : static_cast<size_t>(std::min(block, out_dim) * in));
+#pragma omp for schedule(static)
+        for (int64_t b = 0; b < blocks; ++b) {
+            const int64_t o0 = b * block, rows = std::min(block, out_dim - o0);
+            const float* wb = direct ? reinterpret_cast<const float*>(W.data) + o0 * in : w_block.data();
+            if (!direct)
+                for (int64_t r = 0; r < rows; ++r) weight_row_f32(W, o0 + r, w_block.data() + r * in);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, static_cast<int>(rows), static_cast<int>(in), 1.0f, x,
+                        static_cast<int>(in), wb, static_cast<int>(in), 0.0f, out + o0, static_cast<int>(out_dim));
+        }
+    }
+    openblas_set_num_threads(saved_threads);
+}
+
 void matmul(float* out, const float* x, const WeightView& W, int T, MatmulBackend backend) {
-    if (backend == MatmulBackend::Blas && T >= kBlasMinTokens) matmul_blas(out, x, W, T);
+    if (backend == MatmulBackend::Blas) matmul_blas(out, x, W, T);
     else matmul_ref(out, x, W, T);
 }
 

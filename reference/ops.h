@@ -35,15 +35,17 @@ WeightView expert_slice(const TensorRef& t, int64_t expert);         // [E, out,
 void weight_row_f32(const WeightView& w, int64_t row, float* out);   // out[cols]
 std::vector<float> weight_to_f32(const WeightView& w);               // whole matrix (small tensors: norms, scales)
 
-// Which matmul runs. Ref: the plain loop (the definition). Blas: OpenBLAS sgemm for T >= kBlasMinTokens, converting
-// bf16/f16 weights to float32 a block of rows at a time; otherwise identical to matmul_ref.
+// Which matmul runs. Ref: the plain loop (the definition). Blas: the CPU fast path, equal to matmul_ref within
+// kNmseBlasVsRef: OpenBLAS sgemm for T >= kBlasMinTokens (bf16/f16 weights converted to float32 a block of rows at a
+// time), and for decode (T < kBlasMinTokens) matmul_small_t, the reference loop streamed in chunks with AVX2 sums.
 enum class MatmulBackend { Ref, Blas };
 inline constexpr int kBlasMinTokens = 32;  // below this sgemm's packing costs more than it saves (decode is T = 1)
 
 // out[T, out_dim] = x[T, in] · Wᵀ
 void matmul(float* out, const float* x, const WeightView& W, int T, MatmulBackend backend);
 void matmul_ref(float* out, const float* x, const WeightView& W, int T);
-void matmul_blas(float* out, const float* x, const WeightView& W, int T);
+void matmul_blas(float* out, const float* x, const WeightView& W, int T);    // any T; T < kBlasMinTokens → matmul_small_t
+void matmul_small_t(float* out, const float* x, const WeightView& W, int T); // T <= kBlasMinTokens (ops.cpp explains)
 
 // RMSNorm over the last dim (Gemma4RMSNorm): y = x · (mean(x²) + eps)^(-1/2) · w. The weight multiplies directly
 // (not 1 + w as in Gemma 1-3); w == nullptr is the weightless form (v_norm, router norm, projector norm).

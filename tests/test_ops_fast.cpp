@@ -1,0 +1,119 @@
+// test_ops_fast.cpp — the CPU fast path (matmul_blas: matmul_small_t for decode, sgemm for prefill) against the
+// reference loop matmul_ref, on odd shapes (tails of every chunk and lane width, fewer rows than threads) and all
+// three weight dtypes; and the branchless f16 conversion of the fast path against dtype.h's definition.
+#include <doctest/doctest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "dtype.h"
+#include "ops.h"
+#include "tolerances.h"
+
+using namespace gemma4;
+
+namespace {
+
+double nmse(const std::vector<float>& a, const std::vector<float>& ref) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+        const double d = double(a[i]) - double(ref[i]);
+        num += d * d;
+        den += double(ref[i]) * double(ref[i]);
+    }
+    return den > 0 ? num / den : num;
+}
+
+// A weight of the given dtype with random values of magnitude ~0.05; f16 includes subnormals and both signs.
+std::vector<std::byte> random_weight(DType dtype, int64_t rows, int64_t cols, std::mt19937& rng) {
+    std::normal_distribution<float> dist(0.0f, 0.05f);
+    const int64_t n = rows * cols;
+    std::vector<std::byte> bytes(static_cast<size_t>(n * dtype_size(dtype)) + 1);  // +1: room for a misaligned view
+    for (int64_t i = 0; i < n; ++i) {
+        const float v = dist(rng);
+        if (dtype == DType::F32) {
+            std::memcpy(bytes.data() + 4 * i, &v, 4);
+        } else if (dtype == DType::BF16) {
+            const uint16_t b = f32_to_bf16(v);
+            std::memcpy(bytes.data() + 2 * i, &b, 2);
+        } else {  // f16: random finite bit patterns with small exponents (values ~1e-7 .. 0.1, subnormals included)
+            uint16_t h = static_cast<uint16_t>((rng() & 0x83ffu) | ((rng() % 12u) << 10));
+            std::memcpy(bytes.data() + 2 * i, &h, 2);
+        }
+    }
+    return bytes;
+}
+
+void check_against_ref(DType dtype, int T, int64_t rows, int64_t cols, bool misaligned = false) {
+    CAPTURE(dtype_name(dtype));
+    CAPTURE(T);
+    CAPTURE(rows);
+    CAPTURE(cols);
+    CAPTURE(misaligned);
+    std::mt19937 rng(static_cast<uint32_t>(T * 131 + rows * 7 + cols));
+    std::vector<std::byte> w = random_weight(dtype, rows, cols, rng);
+    if (misaligned) w.insert(w.begin(), std::byte{0});
+    const WeightView W{w.data() + (misaligned ? 1 : 0), dtype, rows, cols};
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    std::vector<float> x(static_cast<size_t>(T * cols));
+    for (float& v : x) v = dist(rng);
+    std::vector<float> ref(static_cast<size_t>(T * rows)), fast(ref.size(), std::nanf("")), blas(ref.size(), std::nanf(""));
+    matmul_ref(ref.data(), x.data(), W, T);
+    matmul_blas(blas.data(), x.data(), W, T);
+    matmul(fast.data(), x.data(), W, T, MatmulBackend::Blas);
+    CHECK(nmse(blas, ref) < tolerance::kNmseBlasVsRef);
+    CHECK(nmse(fast, ref) < tolerance::kNmseBlasVsRef);
+    if (T <= kBlasMinTokens) {
+        std::vector<float> small(ref.size(), std::nanf(""));
+        matmul_small_t(small.data(), x.data(), W, T);
+        CHECK(nmse(small, ref) < tolerance::kNmseBlasVsRef);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("fast path: the branchless f16 conversion equals f16_to_f32 on all 65536 inputs") {
+    // matmul_small_t converts f16 through it; compare through a 1-row matmul with a one-hot x to reach it.
+    std::vector<uint16_t> all(65536);
+    for (uint32_t i = 0; i < 65536; ++i) all[i] = static_cast<uint16_t>(i);
+    const int64_t cols = 64;
+    std::vector<float> x(cols, 0.0f), out(1024);
+    for (int64_t c = 0; c < cols; ++c) {
+        // row r of W holds all[r*cols .. r*cols+cols); x = e_c picks column c of every row.
+        std::fill(x.begin(), x.end(), 0.0f);
+        x[static_cast<size_t>(c)] = 1.0f;
+        const WeightView W{reinterpret_cast<const std::byte*>(all.data()), DType::F16, 1024, cols};
+        matmul_small_t(out.data(), x.data(), W, 1);
+        int bad = 0;
+        for (int64_t r = 0; r < 1024; ++r) {
+            const float want = f16_to_f32(all[static_cast<size_t>(r * cols + c)]);
+            const float got = out[static_cast<size_t>(r)];
+            // 1·w + 0·(others): equal for finite w; inf/NaN rows make the other products NaN, so skip those rows.
+            bool row_finite = true;
+            for (int64_t k = 0; k < cols; ++k)
+                if (!std::isfinite(f16_to_f32(all[static_cast<size_t>(r * cols + k)]))) row_finite = false;
+            if (row_finite && std::bit_cast<uint32_t>(got) != std::bit_cast<uint32_t>(want + 0.0f) && !(got == want)) ++bad;
+        }
+        CHECK(bad == 0);
+    }
+}
+
+TEST_CASE("fast path: decode (T < kBlasMinTokens) equals matmul_ref, all dtypes, odd shapes") {
+    for (DType dtype : {DType::F32, DType::BF16, DType::F16})
+        for (int T : {1, 2, 3, 7, 31})
+            for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {3, 5}, {17, 15}, {33, 513}, {70, 1536}, {5, 1041}})
+                check_against_ref(dtype, T, rows, cols);
+    check_against_ref(DType::F32, 1, 37, 301, true);  // f32 not 4-byte aligned (checkpoints guarantee bytes only)
+}
+
+TEST_CASE("fast path: prefill (T >= kBlasMinTokens) equals matmul_ref, all dtypes, odd shapes") {
+    for (DType dtype : {DType::F32, DType::BF16, DType::F16})
+        for (int T : {32, 33, 70})
+            for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 3}, {19, 67}, {130, 513}})
+                check_against_ref(dtype, T, rows, cols);
+    check_against_ref(DType::BF16, 40, 3000, 1500);  // more than one conversion block
+    check_against_ref(DType::F32, 33, 37, 301, true);
+}
