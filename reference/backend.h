@@ -1,7 +1,8 @@
 // backend.h — who runs the ops. The forward passes (text_model, attention, moe, ple, vision, audio_tower) call the ops
 // of ops.h through a Backend and never know which one it is:
 //   RefBackend   the plain loops of ops.cpp: the definition every other backend is checked against;
-//   BlasBackend  the same, with OpenBLAS sgemm for matmuls of T >= kBlasMinTokens (the CPU fast path);
+//   BlasBackend  the CPU fast path: OpenBLAS sgemm for matmuls of T >= kBlasMinTokens, a multithreaded AVX2
+//                matvec (matmul_small_t) below it;
 //   ClBackend    kernels/cl_backend.h: the OpenCL kernels; weights and activations stay on the device.
 //
 // Every op takes host pointers with the shapes of ops.h: the model names its activations as host buffers. A backend
@@ -155,8 +156,8 @@ public:
     }
 };
 
-// RefBackend with OpenBLAS sgemm for the matmuls of T >= kBlasMinTokens (weights) and M >= kBlasMinTokens
-// (activations); everything else is the reference loop.
+// RefBackend with the fast matmuls of ops.h's matmul_blas: OpenBLAS sgemm for T >= kBlasMinTokens, the threaded
+// streaming matvec (matmul_small_t) below it; every other op is the reference loop.
 class BlasBackend : public RefBackend {
 public:
     std::string name() const override { return "blas"; }

@@ -39,7 +39,7 @@ std::vector<float> weight_to_f32(const WeightView& w);               // whole ma
 // kNmseBlasVsRef: OpenBLAS sgemm for T >= kBlasMinTokens (bf16/f16 weights converted to float32 a block of rows at a
 // time), and for decode (T < kBlasMinTokens) matmul_small_t, the reference loop streamed in chunks with AVX2 sums.
 enum class MatmulBackend { Ref, Blas };
-inline constexpr int kBlasMinTokens = 32;  // below this sgemm's packing costs more than it saves (decode is T = 1)
+inline constexpr int kBlasMinTokens = 32;  // below this the blas path streams rows (matmul_small_t) instead of sgemm
 
 // out[T, out_dim] = x[T, in] · Wᵀ
 void matmul(float* out, const float* x, const WeightView& W, int T, MatmulBackend backend);

@@ -14,7 +14,7 @@ namespace gemma4::cli {
 
 std::vector<Option> backend_options(const std::string& default_name) {
     return {
-        {"--backend", "", "NAME", "who runs the ops: ref (the plain loops), blas (OpenBLAS sgemm for T >= 32) or opencl (default " +
+        {"--backend", "", "NAME", "who runs the ops: ref (the plain loops), blas (the CPU fast path: threaded matvec, OpenBLAS sgemm for T >= 32) or opencl (default " +
                                       default_name + ")"},
         {"--cl-device", "", "N", "with --backend opencl: the device index of `gemma4 info --cl` (default 0)"},
         {"--strict-device", "", "", "with --backend opencl: an op without a kernel is an error instead of running on the host"},
