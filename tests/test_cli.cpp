@@ -142,3 +142,40 @@ TEST_CASE("cli: bench --ops --quick --json reports positive, finite figures") {
     }
     CHECK(measured >= 4);  // matvec and matmul for ref and blas at least
 }
+
+TEST_CASE("cli: bench -m tiny-e2b --quick --json reports positive prefill, decode, limits and ratios") {
+    if (!bundled_present()) return;
+    const CliResult r = run_cli("bench -m tiny-e2b --quick --json --backend blas --reps 1");
+    REQUIRE(r.exit_code == 0);
+    const json j = json::parse(r.out.substr(r.out.find('{')));
+    for (const char* key : {"bandwidth_gb_s", "sgemm_gflop_s", "weight_bytes_per_decoded_token", "roofline_decode_tok_s"}) {
+        REQUIRE(j.contains(key));
+        CHECK(std::isfinite(j[key].get<double>()));
+        CHECK(j[key].get<double>() > 0);
+    }
+    REQUIRE(j["backends"].is_array());
+    REQUIRE(j["backends"].size() == 1);
+    const json& b = j["backends"][0];
+    CHECK(b["backend"] == "blas");
+    for (const char* key : {"decode_tok_s", "decode_roofline_fraction", "peak_rss_mib"}) {
+        REQUIRE(b.contains(key));
+        CHECK(std::isfinite(b[key].get<double>()));
+        CHECK(b[key].get<double>() > 0);
+    }
+    for (const char* key : {"prefill_tok_s", "prefill_sgemm_fraction"}) {
+        REQUIRE(b.contains(key));
+        REQUIRE(b[key].contains("32"));
+        CHECK(b[key]["32"].get<double>() > 0);
+    }
+    REQUIRE(b.contains("probes"));
+    CHECK(b["probes"]["decode_tok_s_recording_all"].get<double>() > 0);
+    // Named errors: a model that is not there, a bad --prefill list, -m together with --ops.
+    CliResult bad = run_cli("bench -m /nonexistent/model --quick");
+    CHECK(bad.exit_code != 0);
+    CHECK(bad.out.find("/nonexistent/model") != std::string::npos);
+    bad = run_cli("bench -m tiny-e2b --prefill 128,x");
+    CHECK(bad.exit_code != 0);
+    CHECK(bad.out.find("'x'") != std::string::npos);
+    bad = run_cli("bench -m tiny-e2b --ops");
+    CHECK(bad.exit_code != 0);
+}

@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench.h"
 #include "cli.h"
 #include "dtype.h"
 #include "error.h"
@@ -34,37 +35,11 @@ namespace gemma4::cli {
 namespace {
 
 using json = nlohmann::json;
-using Clock = std::chrono::steady_clock;
-
-double seconds_of(const std::function<void()>& f) {
-    const auto t0 = Clock::now();
-    f();
-    return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    const size_t n = v.size();
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-// Deterministic pseudo-random floats in [-1, 1) (values do not matter for speed; NaNs and denormals would).
-struct Lcg {
-    uint64_t s;
-    float next() {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        return static_cast<float>((s >> 40) & 0xffffff) / 8388608.0f - 1.0f;
-    }
-};
-
-// Sum of a buffer of floats on all cores. volatile sink keeps the compiler from dropping it.
-volatile float g_sink = 0;
-float stream_sum(const float* p, int64_t n) {
-    float s = 0;
-#pragma omp parallel for simd reduction(+ : s) schedule(static)
-    for (int64_t i = 0; i < n; ++i) s += p[i];
-    return s;
-}
+using bench::Lcg;
+using bench::median;
+using bench::seconds_of;
+using bench::stream_sum;
+using bench::g_sink;
 
 struct Case {
     std::string op;     // "matvec" or "matmul"
@@ -84,6 +59,9 @@ struct Row {
 int cmd_bench(int argc, char** argv) {
     const std::vector<Option> options = {
         {"--ops", "", "", "benchmark the matmul backends against memory bandwidth and sgemm peak"},
+        {"--model", "-m", "MODEL", "benchmark prefill and decode of this checkpoint (directory or bundled name)"},
+        {"--prefill", "", "T,T,...", "with -m: prompt lengths to prefill (default 128,512,2048; 32 with --quick)"},
+        {"--decode", "", "N", "with -m: tokens to decode after a 16-token prompt (default 64; 8 with --quick)"},
         {"--backend", "", "NAME", "ref, blas, opencl or all (default all)"},
         {"--cl-device", "", "N", "OpenCL device by the index `gemma4 info --cl` prints (default 0)"},
         {"--reps", "", "N", "repetitions per figure, the median is reported (default 5; 3 with --quick)"},
@@ -93,16 +71,21 @@ int cmd_bench(int argc, char** argv) {
     };
     Args args(argc, argv, 2, options);
     if (args.has("--help")) {
-        std::printf("%s", usage("gemma4 bench --ops [--backend ref|blas|opencl|all] [--cl-device N] [--reps N] [--quick] [--json]",
-                                "Measures memory bandwidth and OpenBLAS sgemm peak, then matvec (T = 1) and matmul (T = 128)\n"
-                                "of bf16 weights of E2B's shapes per backend, as GB/s of weight read, GFLOP/s and the fraction\n"
-                                "of bandwidth (matvec) or sgemm peak (matmul). Medians of alternating repetitions.",
+        std::printf("%s", usage("gemma4 bench (--ops | -m MODEL [--prefill T,T,...] [--decode N]) [--backend ref|blas|opencl|all]\n"
+                                "                    [--cl-device N] [--reps N] [--quick] [--json]",
+                                "Measures memory bandwidth and OpenBLAS sgemm peak, alternating with the benchmark itself.\n"
+                                "--ops: matvec (T = 1) and matmul (T = 128) of bf16 weights of E2B's shapes per backend, as GB/s\n"
+                                "of weight read, GFLOP/s and the fraction of bandwidth (matvec) or sgemm peak (matmul).\n"
+                                "-m MODEL: prefill at each T and decode per backend, as tok/s, decode against the roofline\n"
+                                "(weight bytes read per token / bandwidth) and prefill against sgemm peak, peak RSS, and the\n"
+                                "cost of probes (nobody listening vs recording every probe). Medians of the repetitions.",
                                 options)
                               .c_str());
         return 0;
     }
-    if (!args.has("--ops")) throw Error("give --ops (the only benchmark so far; see --help)");
     if (!args.positional().empty()) throw Error("unexpected argument '" + args.positional()[0] + "'");
+    if (args.has("--ops") == args.has("--model")) throw Error("give either --ops or -m MODEL (see --help)");
+    if (args.has("--ops") && (args.has("--prefill") || args.has("--decode"))) throw Error("--prefill and --decode apply with -m MODEL");
     const bool quick = args.has("--quick");
     const bool as_json = args.has("--json");
     const std::string backend = args.get("--backend", "all");
@@ -117,6 +100,7 @@ int cmd_bench(int argc, char** argv) {
     std::vector<std::string> backends;
     for (const char* b : {"ref", "blas", "opencl"})
         if (backend == "all" || backend == b) backends.push_back(b);
+    if (args.has("--model")) return bench_model(args, backends, reps, quick, as_json);
 
     // ---- OpenCL device (optional)
     std::string cl_skip;
@@ -140,30 +124,18 @@ int cmd_bench(int argc, char** argv) {
 #endif
 
     // ---- bandwidth and sgemm peak, alternating
-    const int64_t bw_bytes = (quick ? 256ll : 1024ll) << 20;
-    const int64_t bw_n = bw_bytes / static_cast<int64_t>(sizeof(float));
-    std::unique_ptr<float[]> big(new float[static_cast<size_t>(bw_n)]);
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < bw_n; ++i) big[i] = static_cast<float>(i & 1023) * 1e-3f;  // first touch on every core
-    const int gemm_n = quick ? 512 : 1024;
-    std::vector<float> ga(size_t(gemm_n) * gemm_n), gb(size_t(gemm_n) * gemm_n), gc(size_t(gemm_n) * gemm_n);
-    Lcg rng{42};
-    for (float& v : ga) v = rng.next();
-    for (float& v : gb) v = rng.next();
-    auto sgemm = [&] {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, gemm_n, gemm_n, gemm_n, 1.0f, ga.data(), gemm_n, gb.data(), gemm_n,
-                    0.0f, gc.data(), gemm_n);
-    };
-    g_sink = g_sink + stream_sum(big.get(), bw_n);  // warm-up
-    sgemm();
+    bench::Limits limits((quick ? 256ll : 1024ll) << 20, quick ? 512 : 1024);
+    const int64_t bw_bytes = limits.buffer_bytes();
+    const int gemm_n = limits.gemm_n();
+    Lcg rng{43};
     std::vector<double> bw_t, gemm_t;
     for (int r = 0; r < reps; ++r) {
-        bw_t.push_back(seconds_of([&] { g_sink = g_sink + stream_sum(big.get(), bw_n); }));
-        gemm_t.push_back(seconds_of(sgemm));
+        bw_t.push_back(limits.bandwidth_sample());
+        gemm_t.push_back(limits.sgemm_sample());
     }
-    big.reset();
-    const double bandwidth = double(bw_bytes) / median(bw_t) / 1e9;
-    const double sgemm_peak = 2.0 * gemm_n * double(gemm_n) * gemm_n / median(gemm_t) / 1e9;
+    limits.release();
+    const double bandwidth = limits.gb_s(median(bw_t));
+    const double sgemm_peak = limits.gflop_s(median(gemm_t));
 
     // ---- matvec / matmul per backend, alternating
     std::vector<Case> cases;

@@ -1,0 +1,106 @@
+// bench.h — what `gemma4 bench --ops` (cmd_bench.cpp) and `gemma4 bench -m MODEL` (bench_model.cpp) share: timing,
+// medians, deterministic fill values, and the two machine limits every figure is compared against (read-only memory
+// bandwidth and the OpenBLAS sgemm peak), each measured one repetition at a time so the caller can alternate them with
+// its own measurements.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cblas.h>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli.h"
+
+namespace gemma4::cli::bench {
+
+inline double seconds_of(const std::function<void()>& f) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+inline double median(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Deterministic pseudo-random floats in [-1, 1) (values do not matter for speed; NaNs and denormals would).
+struct Lcg {
+    uint64_t s;
+    float next() {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        return static_cast<float>((s >> 40) & 0xffffff) / 8388608.0f - 1.0f;
+    }
+};
+
+// Sum of a buffer of floats on all cores; the result goes to a volatile sink so the compiler keeps the loop.
+inline volatile float g_sink = 0;
+inline float stream_sum(const float* p, int64_t n) {
+    float s = 0;
+#pragma omp parallel for simd reduction(+ : s) schedule(static)
+    for (int64_t i = 0; i < n; ++i) s += p[i];
+    return s;
+}
+
+// The machine's limits. bandwidth_sample(): one streaming read of a buffer far larger than the caches (allocated and
+// first-touched on every core on the first call; release() frees it so it does not sit in the peak RSS of model runs).
+// sgemm_sample(): one n x n x n OpenBLAS sgemm. Both return seconds.
+class Limits {
+public:
+    Limits(int64_t buffer_bytes, int gemm_n) : bytes_(buffer_bytes), n_(gemm_n) {
+        a_.resize(size_t(n_) * n_);
+        b_.resize(size_t(n_) * n_);
+        c_.resize(size_t(n_) * n_);
+        Lcg rng{42};
+        for (float& v : a_) v = rng.next();
+        for (float& v : b_) v = rng.next();
+    }
+    double bandwidth_sample() {
+        const int64_t n = bytes_ / int64_t(sizeof(float));
+        if (!big_) {
+            big_.reset(new float[static_cast<size_t>(n)]);
+            float* p = big_.get();
+#pragma omp parallel for schedule(static)
+            for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(i & 1023) * 1e-3f;  // first touch on every core
+            g_sink = g_sink + stream_sum(p, n);                                            // warm-up
+        }
+        return seconds_of([&] { g_sink = g_sink + stream_sum(big_.get(), n); });
+    }
+    double sgemm_sample() {
+        if (!warm_) {
+            run_sgemm();
+            warm_ = true;
+        }
+        return seconds_of([&] { run_sgemm(); });
+    }
+    void release() { big_.reset(); }
+    int64_t buffer_bytes() const { return bytes_; }
+    int gemm_n() const { return n_; }
+    double gb_s(double seconds) const { return double(bytes_) / seconds / 1e9; }
+    double gflop_s(double seconds) const { return 2.0 * n_ * double(n_) * n_ / seconds / 1e9; }
+
+private:
+    void run_sgemm() {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n_, n_, n_, 1.0f, a_.data(), n_, b_.data(), n_, 0.0f, c_.data(), n_);
+    }
+    int64_t bytes_;
+    int n_;
+    std::unique_ptr<float[]> big_;
+    std::vector<float> a_, b_, c_;
+    bool warm_ = false;
+};
+
+}  // namespace gemma4::cli::bench
+
+namespace gemma4::cli {
+// `gemma4 bench -m MODEL`: prefill and decode of a checkpoint per backend against the limits (bench_model.cpp).
+int bench_model(const Args& args, const std::vector<std::string>& backends, int reps, bool quick, bool as_json);
+}  // namespace gemma4::cli
