@@ -26,7 +26,7 @@ const Command kCommands[] = {
     {"tokenize", gemma4::cli::cmd_tokenize, "text to token ids and back with a checkpoint's tokenizer.json"},
     {"audio-info", gemma4::cli::cmd_audio_info, "a sound file as the audio path sees it: duration, mel frames, soft tokens; --time"},
     {"image-info", gemma4::cli::cmd_image_info, "an image as the vision path sees it: resized size, patch grid, soft tokens; --time"},
-    {"bench", gemma4::cli::cmd_bench, "--ops: memory bandwidth, sgemm peak, and matvec/matmul per backend against them"},
+    {"bench", gemma4::cli::cmd_bench, "-m MODEL: prefill / decode per backend against bandwidth and sgemm peak; --ops: matvec / matmul"},
 
 };
 
