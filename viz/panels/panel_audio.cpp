@@ -82,13 +82,6 @@ int time_heatmap(const char* id, TransposedCache& c, int rows, int cols, ImVec2 
     return std::clamp(static_cast<int>((m.x - p0.x) / size.x * cols), 0, cols - 1);
 }
 
-// Every line of text in the panel wraps at the window's edge (panels also open in narrow columns).
-struct WrapAtWindowEdge {
-    WrapAtWindowEdge() { ImGui::PushTextWrapPos(0.0f); }
-    ~WrapAtWindowEdge() { ImGui::PopTextWrapPos(); }
-    WrapAtWindowEdge(const WrapAtWindowEdge&) = delete;
-    WrapAtWindowEdge& operator=(const WrapAtWindowEdge&) = delete;
-};
 
 }  // namespace
 

@@ -43,27 +43,7 @@ MoeState& state() {
     return st;
 }
 
-std::string short_label(const std::string& label, int max_chars) {
-    std::string out;
-    int chars = 0;
-    for (size_t i = 0; i < label.size() && chars < max_chars;) {
-        const unsigned char c = static_cast<unsigned char>(label[i]);
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
-        len = std::min(len, label.size() - i);
-        if (c < 0x20 || c == 0x7f)
-            out += "\xc2\xb7";
-        else
-            out.append(label, i, len);
-        i += len;
-        ++chars;
-    }
-    return out;
-}
 
-std::string token_label(const Recording& r, int t) {
-    if (t >= 0 && t < static_cast<int>(r.token_labels.size())) return r.token_labels[t];
-    return std::to_string(t);
-}
 
 void rebuild(MoeState& st, const Recording& r, int layer) {
     const bool new_recording = st.recording != &r;

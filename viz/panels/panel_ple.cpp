@@ -15,11 +15,6 @@ namespace gemma4::viz {
 
 namespace {
 
-std::string token_label(const Recording& r, int t) {
-    if (t >= 0 && t < static_cast<int>(r.token_labels.size())) return r.token_labels[t];
-    if (t >= 0 && t < static_cast<int>(r.meta().tokens.size())) return "id " + std::to_string(r.meta().tokens[t]);
-    return std::to_string(t);
-}
 
 // A layer × token heatmap drawn at the panel's pixel size, the selected layer outlined; a click selects the layer and
 // token. Returns the hovered (layer, token) in recording coordinates.
@@ -228,13 +223,6 @@ const PleCache& ple_cache(const Recording& r) {
     return c;
 }
 
-// Every line of text in the panel wraps at the window's edge (panels also open in narrow columns).
-struct WrapAtWindowEdge {
-    WrapAtWindowEdge() { ImGui::PushTextWrapPos(0.0f); }
-    ~WrapAtWindowEdge() { ImGui::PopTextWrapPos(); }
-    WrapAtWindowEdge(const WrapAtWindowEdge&) = delete;
-    WrapAtWindowEdge& operator=(const WrapAtWindowEdge&) = delete;
-};
 
 }  // namespace
 

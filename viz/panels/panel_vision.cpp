@@ -83,19 +83,7 @@ void draw_grid(ImDrawList* dl, ImVec2 p0, ImVec2 size, int patch_rows, int patch
         dl->AddLine(ImVec2(p0.x, p0.y + r * ph), ImVec2(p0.x + size.x, p0.y + r * ph), IM_COL32(255, 220, 60, 200), 1.5f);
 }
 
-std::string token_label(const Recording& r, int t) {
-    if (t >= 0 && t < static_cast<int>(r.token_labels.size())) return r.token_labels[t];
-    if (t >= 0 && t < static_cast<int>(r.meta().tokens.size())) return "id " + std::to_string(r.meta().tokens[t]);
-    return std::to_string(t);
-}
 
-// Every line of text in the panel wraps at the window's edge (panels also open in narrow columns).
-struct WrapAtWindowEdge {
-    WrapAtWindowEdge() { ImGui::PushTextWrapPos(0.0f); }
-    ~WrapAtWindowEdge() { ImGui::PopTextWrapPos(); }
-    WrapAtWindowEdge(const WrapAtWindowEdge&) = delete;
-    WrapAtWindowEdge& operator=(const WrapAtWindowEdge&) = delete;
-};
 
 }  // namespace
 

@@ -6,7 +6,22 @@
 #include <string>
 #include <vector>
 
+#include "recording.h"
+
 namespace gemma4::viz {
+
+// Every line of text in the panel wraps at the window's edge while this lives (panels also open in narrow columns).
+struct WrapAtWindowEdge {
+    WrapAtWindowEdge() { ImGui::PushTextWrapPos(0.0f); }
+    ~WrapAtWindowEdge() { ImGui::PopTextWrapPos(); }
+    WrapAtWindowEdge(const WrapAtWindowEdge&) = delete;
+    WrapAtWindowEdge& operator=(const WrapAtWindowEdge&) = delete;
+};
+
+// The label of text token t: its decoded piece, else "id N" from the recording's token ids, else the position.
+std::string token_label(const Recording& r, int t);
+// A token label fit for an axis: control characters shown as '·', cut to at most max_chars characters (UTF-8 aware).
+std::string short_label(const std::string& label, int max_chars);
 
 // "(?)" after the previous item; hovering shows `text` (one or two plain sentences).
 void help_marker(const char* text);
