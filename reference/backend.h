@@ -156,13 +156,18 @@ public:
     }
 };
 
-// RefBackend with the fast matmuls of ops.h's matmul_blas: OpenBLAS sgemm for T >= kBlasMinTokens, the threaded
-// streaming matvec (matmul_small_t) below it; every other op is the reference loop.
+// RefBackend with the CPU fast path of ops_fast.cpp: OpenBLAS sgemm for T >= kBlasMinTokens, the threaded streaming
+// matvec (matmul_small_t) below it, and the text attention as sgemms (attention_blas); every other op is the
+// reference loop.
 class BlasBackend : public RefBackend {
 public:
     std::string name() const override { return "blas"; }
     void matmul(float* out, const float* x, const WeightView& W, int T) override;
     void matmul_nt(float* out, const float* a, const float* b, int M, int N, int K) override;
+    void attention(float* out, float* weights, const float* q, const float* k, const float* v, const int64_t* q_pos, const int64_t* k_pos,
+                   const int32_t* q_block, const int32_t* k_block, ImageMask rule, const AttentionShape& s) override {
+        gemma4::attention_blas(out, weights, q, k, v, q_pos, k_pos, q_block, k_block, rule, s);
+    }
 };
 
 // A probe point that may live on the device: the view is handed over (and to_host called) only when the sink wants it.

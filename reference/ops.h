@@ -37,7 +37,7 @@ std::vector<float> weight_to_f32(const WeightView& w);               // whole ma
 
 // Which matmul runs. Ref: the plain loop (the definition). Blas: the CPU fast path, equal to matmul_ref within
 // kNmseBlasVsRef: OpenBLAS sgemm for T >= kBlasMinTokens (bf16/f16 weights converted to float32 a block of rows at a
-// time), and for decode (T < kBlasMinTokens) matmul_small_t, the reference loop streamed in chunks with AVX2 sums.
+// time), and for decode (T < kBlasMinTokens) matmul_small_t, rows streamed once and dotted in registers (ops_fast.cpp).
 enum class MatmulBackend { Ref, Blas };
 inline constexpr int kBlasMinTokens = 32;  // below this the blas path streams rows (matmul_small_t) instead of sgemm
 
@@ -45,7 +45,7 @@ inline constexpr int kBlasMinTokens = 32;  // below this the blas path streams r
 void matmul(float* out, const float* x, const WeightView& W, int T, MatmulBackend backend);
 void matmul_ref(float* out, const float* x, const WeightView& W, int T);
 void matmul_blas(float* out, const float* x, const WeightView& W, int T);    // any T; T < kBlasMinTokens → matmul_small_t
-void matmul_small_t(float* out, const float* x, const WeightView& W, int T); // T <= kBlasMinTokens (ops.cpp explains)
+void matmul_small_t(float* out, const float* x, const WeightView& W, int T); // T <= kBlasMinTokens (ops_fast.cpp explains)
 
 // RMSNorm over the last dim (Gemma4RMSNorm): y = x · (mean(x²) + eps)^(-1/2) · w. The weight multiplies directly
 // (not 1 + w as in Gemma 1-3); w == nullptr is the weightless form (v_norm, router norm, projector norm).
@@ -132,6 +132,9 @@ struct AttentionShape {
 };
 void attention(float* out, float* weights, const float* q, const float* k, const float* v, const int64_t* q_pos,
                const int64_t* k_pos, const int32_t* q_block, const int32_t* k_block, ImageMask rule, const AttentionShape& s);
+// The same with two sgemms per head and block of queries (ops_fast.cpp; BlasBackend). Equal within kNmseBlasVsRef.
+void attention_blas(float* out, float* weights, const float* q, const float* k, const float* v, const int64_t* q_pos,
+                    const int64_t* k_pos, const int32_t* q_block, const int32_t* k_block, ImageMask rule, const AttentionShape& s);
 
 // Vision 2-D RoPE in place on x[N, H, Dh] (apply_multidimensional_rope): the first Dh/2 values rotated by pos_x[n],
 // the second by pos_y[n]; inside each half rotate-half RoPE with pairs (i, i + Dh/4) turned by pos · inv_freq[i].

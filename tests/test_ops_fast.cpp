@@ -103,7 +103,7 @@ TEST_CASE("fast path: the branchless f16 conversion equals f16_to_f32 on all 655
 
 TEST_CASE("fast path: decode (T < kBlasMinTokens) equals matmul_ref, all dtypes, odd shapes") {
     for (DType dtype : {DType::F32, DType::BF16, DType::F16})
-        for (int T : {1, 2, 3, 7, 31})
+        for (int T : {1, 2, 3, 4, 6, 7, 31})
             for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {3, 5}, {17, 15}, {33, 513}, {70, 1536}, {5, 1041}})
                 check_against_ref(dtype, T, rows, cols);
     check_against_ref(DType::F32, 1, 37, 301, true);  // f32 not 4-byte aligned (checkpoints guarantee bytes only)
@@ -116,4 +116,70 @@ TEST_CASE("fast path: prefill (T >= kBlasMinTokens) equals matmul_ref, all dtype
                 check_against_ref(dtype, T, rows, cols);
     check_against_ref(DType::BF16, 40, 3000, 1500);  // more than one conversion block
     check_against_ref(DType::F32, 33, 37, 301, true);
+}
+
+// attention_blas (two sgemms per head and block of queries, mask evaluated once per block) against ops.cpp's
+// attention loop: GQA, full and sliding layers, prompts longer than one query block, a decode step against a long
+// cache, queries that see nothing, and image blocks under every mask rule; with and without the weights output.
+namespace {
+void check_attention(int T, int S, int H, int Hkv, int Dh, int window, bool images, ImageMask rule, bool with_weights,
+                     int64_t q_start, bool all_masked = false) {
+    CAPTURE(T);
+    CAPTURE(S);
+    CAPTURE(H);
+    CAPTURE(Hkv);
+    CAPTURE(Dh);
+    CAPTURE(window);
+    CAPTURE(images);
+    CAPTURE(static_cast<int>(rule));
+    CAPTURE(with_weights);
+    std::mt19937 rng(static_cast<uint32_t>(T * 7 + S * 13 + window + (images ? 1000 : 0)));
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    std::vector<float> q(size_t(T) * H * Dh), k(size_t(S) * Hkv * Dh), v(k.size());
+    for (float& x : q) x = dist(rng);
+    for (float& x : k) x = dist(rng);
+    for (float& x : v) x = dist(rng);
+    std::vector<int64_t> q_pos(T), k_pos(S);
+    for (int s = 0; s < S; ++s) k_pos[s] = s;
+    for (int t = 0; t < T; ++t) q_pos[t] = all_masked ? -1 : q_start + t;  // position −1: before every key
+    std::vector<int32_t> q_block(T, -1), k_block(S, -1);
+    if (images)  // one image of 40 soft tokens starting at key 10
+        for (int s = 10; s < std::min(S, 50); ++s) {
+            k_block[s] = 0;
+            if (s - q_start >= 0 && s - q_start < T) q_block[s - q_start] = 0;
+        }
+    const AttentionShape sh{T, S, H, Hkv, Dh, window};
+    std::vector<float> ref(size_t(T) * H * Dh), fast(ref.size(), std::nanf(""));
+    std::vector<float> ref_w(with_weights ? size_t(H) * T * S : 0), fast_w(ref_w.size(), std::nanf(""));
+    const int32_t* qb = images ? q_block.data() : nullptr;
+    const int32_t* kb = images ? k_block.data() : nullptr;
+    attention(ref.data(), with_weights ? ref_w.data() : nullptr, q.data(), k.data(), v.data(), q_pos.data(), k_pos.data(), qb, kb,
+              rule, sh);
+    attention_blas(fast.data(), with_weights ? fast_w.data() : nullptr, q.data(), k.data(), v.data(), q_pos.data(), k_pos.data(),
+                   qb, kb, rule, sh);
+    if (all_masked) {
+        for (float x : fast) REQUIRE(x == 0.0f);
+        for (float x : fast_w) REQUIRE(x == 0.0f);
+        return;
+    }
+    CHECK(nmse(fast, ref) < tolerance::kNmseBlasVsRef);
+    if (with_weights) {
+        CHECK(nmse(fast_w, ref_w) < tolerance::kNmseBlasVsRef);
+        int moved = 0;  // masked entries must be exactly 0 in both
+        for (size_t i = 0; i < ref_w.size(); ++i) moved += (ref_w[i] == 0.0f) != (fast_w[i] == 0.0f);
+        CHECK(moved == 0);
+    }
+}
+}  // namespace
+
+TEST_CASE("fast path: attention_blas equals the attention loop") {
+    for (int window : {0, 16, 512}) {
+        check_attention(200, 200, 8, 2, 64, window, false, ImageMask::transformers, true, 0);  // prompt over two query blocks
+        check_attention(1, 300, 8, 1, 256, window, false, ImageMask::transformers, true, 299);  // decode step, long cache
+        check_attention(7, 40, 4, 4, 16, window, false, ImageMask::transformers, false, 33);    // chunk after a cache
+    }
+    for (ImageMask rule : {ImageMask::transformers, ImageMask::transformers_0246b4f, ImageMask::transformers_c308a309,
+                           ImageMask::jax, ImageMask::causal})
+        for (int window : {0, 8}) check_attention(70, 70, 4, 2, 32, window, true, rule, true, 0);
+    check_attention(5, 20, 2, 1, 8, 0, false, ImageMask::transformers, true, 0, /*all_masked=*/true);
 }

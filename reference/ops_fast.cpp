@@ -1,0 +1,313 @@
+// ops_fast.cpp — the CPU fast path of the matmul (BlasBackend), beside its readable twin matmul_ref in ops.cpp.
+//
+// Same products as matmul_ref; only the order of the float additions differs, so results agree with it to float
+// rounding (NMSE ~1e-14, far below kNmseBlasVsRef; tests/test_ops_fast.cpp checks every dtype on odd shapes).
+//   decode  (T < kBlasMinTokens): matmul_small_t — every weight row streamed once, straight from the mapped
+//           checkpoint, converted to float in registers, dotted with up to four tokens at a time. Memory-bound: the
+//           goal is to read the weights at the machine's bandwidth (issue 9; `gemma4 bench`).
+//   prefill (T >= kBlasMinTokens): matmul_blas — OpenBLAS sgemm on blocks of rows converted to float32 in cache.
+//   attention_blas — the text attention core as two sgemms per head and block of queries (q·kᵀ, then p·v), with the
+//           mask of mask.h applied between them; the same formula as ops.cpp's attention, which loops per query.
+#include <cblas.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "error.h"
+#include "mask.h"
+#include "ops.h"
+
+// The 8-lane helpers below are always inlined, so the -Wpsabi note about passing 32-byte vectors without AVX (an
+// ABI concern for calls across translation units) does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace gemma4 {
+
+namespace {
+
+// ---- eight weights at a time, converted to float in a register ------------------------------------------------
+//
+// GCC/Clang vector extensions: plain C++ operators on 8-lane vectors, compiled to SSE2 in the portable build and to
+// AVX2 + FMA in the copy picked at run time (no -march flag, no intrinsics). Checkpoint data is only byte-aligned
+// (safetensors.h), so every load is a memcpy, which compiles to an unaligned vector load.
+using f32x8 = float __attribute__((vector_size(32)));
+using u32x8 = uint32_t __attribute__((vector_size(32)));
+using i32x8 = int32_t __attribute__((vector_size(32)));
+using u16x8 = uint16_t __attribute__((vector_size(16)));
+
+#define G4_INLINE inline __attribute__((always_inline))
+
+G4_INLINE f32x8 load_f32x8(const float* p) {
+    f32x8 v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+struct F32Weights {
+    static constexpr int64_t kBytes = 4;
+    static G4_INLINE f32x8 load8(const std::byte* p) {
+        f32x8 v;
+        std::memcpy(&v, p, sizeof v);
+        return v;
+    }
+    static G4_INLINE float load1(const std::byte* p) {
+        float v;
+        std::memcpy(&v, p, sizeof v);
+        return v;
+    }
+};
+
+// bf16 is the top half of a float32: widen to 32 bits and shift (bf16_to_f32 in dtype.h).
+struct BF16Weights {
+    static constexpr int64_t kBytes = 2;
+    static G4_INLINE f32x8 load8(const std::byte* p) {
+        u16x8 h;
+        std::memcpy(&h, p, sizeof h);
+        const u32x8 bits = __builtin_convertvector(h, u32x8) << 16;
+        return std::bit_cast<f32x8>(bits);
+    }
+    static G4_INLINE float load1(const std::byte* p) {
+        uint16_t h;
+        std::memcpy(&h, p, sizeof h);
+        return bf16_to_f32(h);
+    }
+};
+
+// f16 without branches (f16_to_f32 in dtype.h is the readable, branchy definition; a test checks all 65 536
+// inputs): the exponent and mantissa bits are moved into float position and the float multiplied by 2^(127-15),
+// which rebiases normals and turns f16 subnormals (float denormals after the shift) into the right normal float,
+// exactly. Exponent 31 (inf/NaN) is selected separately.
+struct F16Weights {
+    static constexpr int64_t kBytes = 2;
+    static G4_INLINE f32x8 load8(const std::byte* p) {
+        u16x8 h16;
+        std::memcpy(&h16, p, sizeof h16);
+        const u32x8 h = __builtin_convertvector(h16, u32x8);
+        const u32x8 sign = (h & 0x8000u) << 16;
+        const u32x8 em = (h & 0x7fffu) << 13;
+        const u32x8 scaled = std::bit_cast<u32x8>(std::bit_cast<f32x8>(em) * 0x1p112f);
+        const u32x8 is_inf_nan = std::bit_cast<u32x8>((h & 0x7c00u) == 0x7c00u);  // all ones where exponent is 31
+        const u32x8 bits = (is_inf_nan & (em | 0x7f800000u)) | (~is_inf_nan & scaled);
+        return std::bit_cast<f32x8>(bits | sign);
+    }
+    static G4_INLINE float load1(const std::byte* p) {
+        uint16_t h;
+        std::memcpy(&h, p, sizeof h);
+        return f16_to_f32(h);
+    }
+};
+
+G4_INLINE float hsum(f32x8 v) {
+    return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+}
+
+// Output rows [o0, o1) for NT tokens starting at t0: out[t][o] = x[t] · W[o]. Each weight row is read once, eight
+// values at a time, and multiplied into every token's accumulators. The accumulators live in registers (NT and V
+// are compile-time constants, the loops unroll): V independent vectors per token so that consecutive FMAs do not
+// wait on each other (one token needs 4 chains to cover the FMA latency; with two or more tokens, 2 per token do).
+// Keeping them in registers is the whole point: a sum array indexed by a run-time token count lives in memory, and
+// every addition then waits on a store → load round trip (the earlier version of this loop reached about half of the
+// memory bandwidth that way).
+template <class Weights, int NT>
+G4_INLINE void dot_rows(float* out, const float* x, const std::byte* w, int64_t in, int64_t out_dim, int t0, int64_t o0,
+                        int64_t o1) {
+    constexpr int V = NT == 1 ? 4 : 2;
+    constexpr int64_t kStep = 8 * V;
+    const int64_t vec_end = in - in % kStep;
+    const float* xt0 = x + int64_t(t0) * in;
+    for (int64_t o = o0; o < o1; ++o) {
+        const std::byte* wr = w + o * in * Weights::kBytes;
+        f32x8 acc[NT][V] = {};
+        for (int64_t i = 0; i < vec_end; i += kStep) {
+            f32x8 wv[V];
+#pragma GCC unroll 4
+            for (int v = 0; v < V; ++v) wv[v] = Weights::load8(wr + (i + 8 * v) * Weights::kBytes);
+#pragma GCC unroll 4
+            for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 4
+                for (int v = 0; v < V; ++v) acc[t][v] += load_f32x8(xt0 + int64_t(t) * in + i + 8 * v) * wv[v];
+        }
+#pragma GCC unroll 4
+        for (int t = 0; t < NT; ++t) {
+            f32x8 a = acc[t][0];
+#pragma GCC unroll 4
+            for (int v = 1; v < V; ++v) a += acc[t][v];
+            float sum = hsum(a);
+            for (int64_t i = vec_end; i < in; ++i) sum += xt0[int64_t(t) * in + i] * Weights::load1(wr + i * Weights::kBytes);
+            out[int64_t(t0 + t) * out_dim + o] = sum;
+        }
+    }
+}
+
+// All T tokens for rows [o0, o1): tiles of up to four tokens (the row block, 16 rows of at most a few tens of KiB,
+// stays in L1/L2 between tiles, so memory still sees each weight once).
+template <class Weights>
+G4_INLINE void rows_all_tokens(float* out, const float* x, const WeightView& W, int T, int64_t o0, int64_t o1) {
+    for (int t0 = 0; t0 < T; t0 += 4) {
+        switch (std::min(4, T - t0)) {
+            case 1: dot_rows<Weights, 1>(out, x, W.data, W.cols, W.rows, t0, o0, o1); break;
+            case 2: dot_rows<Weights, 2>(out, x, W.data, W.cols, W.rows, t0, o0, o1); break;
+            case 3: dot_rows<Weights, 3>(out, x, W.data, W.cols, W.rows, t0, o0, o1); break;
+            default: dot_rows<Weights, 4>(out, x, W.data, W.cols, W.rows, t0, o0, o1); break;
+        }
+    }
+}
+
+G4_INLINE void small_t_rows_body(float* out, const float* x, const WeightView& W, int T, int64_t o0, int64_t o1) {
+    switch (W.dtype) {
+        case DType::F32: rows_all_tokens<F32Weights>(out, x, W, T, o0, o1); break;
+        case DType::BF16: rows_all_tokens<BF16Weights>(out, x, W, T, o0, o1); break;
+        default: rows_all_tokens<F16Weights>(out, x, W, T, o0, o1); break;
+    }
+}
+
+// The same body compiled twice: portable x86-64 (SSE2) and AVX2 + FMA, picked at run time.
+void small_t_rows_generic(float* out, const float* x, const WeightView& W, int T, int64_t o0, int64_t o1) {
+    small_t_rows_body(out, x, W, T, o0, o1);
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx2,fma"))) void small_t_rows_avx2(float* out, const float* x, const WeightView& W, int T,
+                                                           int64_t o0, int64_t o1) {
+    small_t_rows_body(out, x, W, T, o0, o1);
+}
+const bool kHaveAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+
+}  // namespace
+
+// The decode fast path (T <= kBlasMinTokens). OpenMP hands each thread one contiguous range of 16-row blocks, so
+// each core streams its own part of the weight front to back (what the hardware prefetcher likes best).
+void matmul_small_t(float* out, const float* x, const WeightView& W, int T) {
+    if (T > kBlasMinTokens) throw Error("matmul_small_t: T = " + std::to_string(T) + " > kBlasMinTokens");
+    if (W.dtype != DType::F32 && W.dtype != DType::BF16 && W.dtype != DType::F16)
+        throw Error(std::string("weight dtype ") + dtype_name(W.dtype) + " is not supported (expected F32, BF16 or F16)");
+    const int64_t out_dim = W.rows;
+    constexpr int64_t kRowBlock = 16;
+    const int64_t blocks = (out_dim + kRowBlock - 1) / kRowBlock;
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t o0 = b * kRowBlock, o1 = std::min(out_dim, o0 + kRowBlock);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+        if (kHaveAvx2) {
+            small_t_rows_avx2(out, x, W, T, o0, o1);
+            continue;
+        }
+#endif
+        small_t_rows_generic(out, x, W, T, o0, o1);
+    }
+}
+
+// The prefill path (T >= kBlasMinTokens): OpenBLAS sgemm, with every product and sum of matmul_ref but in sgemm's
+// blocked order. What differs from a plain `sgemm on the whole weight`, and why:
+//  - The output rows are cut into blocks of about 1 MiB of float32 weight, and OpenMP hands the blocks to its
+//    threads; each thread converts its block (bf16/f16 → f32; f32 weights go in as they are) into its own buffer,
+//    still in cache, and runs a single-threaded sgemm on it. Conversion and multiply thus overlap across threads and
+//    the converted weight never makes a round trip through memory.
+//  - OpenBLAS's own thread pool is switched off for the call (openblas_set_num_threads(1), restored after). With
+//    both OpenMP (the conversion, every other op) and OpenBLAS pthreads busy-waiting on the same cores, the two
+//    pools steal time from each other: the earlier "convert in an OpenMP loop, then one threaded sgemm" reached
+//    ~55 % of sgemm peak, ~74 % with OMP_WAIT_POLICY=passive. One pool doing all the work avoids that.
+void matmul_blas(float* out, const float* x, const WeightView& W, int T) {
+    if (T < kBlasMinTokens) {
+        matmul_small_t(out, x, W, T);
+        return;
+    }
+    const int64_t in = W.cols, out_dim = W.rows;
+    const bool direct = W.dtype == DType::F32 && reinterpret_cast<uintptr_t>(W.data) % alignof(float) == 0;
+    const int64_t block = std::max<int64_t>(16, (int64_t(1) << 18) / std::max<int64_t>(in, 1));  // ~1 MiB of f32
+    const int64_t blocks = (out_dim + block - 1) / block;
+    const int saved_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+#pragma omp parallel
+    {
+        std::vector<float> w_block(direct ? 0 : static_cast<size_t>(std::min(block, out_dim) * in));
+#pragma omp for schedule(static)
+        for (int64_t b = 0; b < blocks; ++b) {
+            const int64_t o0 = b * block, rows = std::min(block, out_dim - o0);
+            const float* wb = direct ? reinterpret_cast<const float*>(W.data) + o0 * in : w_block.data();
+            if (!direct)
+                for (int64_t r = 0; r < rows; ++r) weight_row_f32(W, o0 + r, w_block.data() + r * in);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, static_cast<int>(rows), static_cast<int>(in), 1.0f, x,
+                        static_cast<int>(in), wb, static_cast<int>(in), 0.0f, out + o0, static_cast<int>(out_dim));
+        }
+    }
+    openblas_set_num_threads(saved_threads);
+}
+
+// ---- text attention ---------------------------------------------------------------------------------------------
+//
+// ops.cpp's attention, arranged for sgemm. Queries go in blocks of kQueryBlock; for each block the mask (mask.h) is
+// evaluated once into a byte matrix [Tb, S] shared by all heads, and only the key range [lo, hi) that holds an
+// allowed key is multiplied (a sliding layer's block sees about window + block keys, not all S). Then per head
+// (OpenMP hands out the heads; every sgemm is single-threaded, as in matmul_blas):
+//   scores[Tb, n] = q_h[Tb, Dh] · k_kvh[n, Dh]ᵀ          (sgemm; q and k read in place with their head strides)
+//   −inf where masked, softmax per row                    (ops.cpp's softmax; a row with nothing allowed → zeros)
+//   out_h[Tb, Dh] = p[Tb, n] · v_kvh[n, Dh]                (sgemm, written in place into out[T, H·Dh])
+void attention_blas(float* out, float* weights, const float* q, const float* k, const float* v, const int64_t* q_pos,
+                    const int64_t* k_pos, const int32_t* q_block, const int32_t* k_block, ImageMask rule, const AttentionShape& sh) {
+    const int T = sh.T, S = sh.S, H = sh.H, Hkv = sh.Hkv, Dh = sh.Dh, window = sh.window;
+    if (T <= 0 || S <= 0) return;
+    const int group = H / Hkv;  // GQA: query head h reads KV head h / group
+    const int ldq = H * Dh, ldk = Hkv * Dh;
+    constexpr int kQueryBlock = 128;
+    std::vector<uint8_t> allowed(static_cast<size_t>(std::min(T, kQueryBlock)) * S);
+    const int saved_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    for (int t0 = 0; t0 < T; t0 += kQueryBlock) {
+        const int Tb = std::min(kQueryBlock, T - t0);
+        int lo = S, hi = 0;
+#pragma omp parallel for reduction(min : lo) reduction(max : hi)
+        for (int i = 0; i < Tb; ++i) {
+            const int t = t0 + i;
+            for (int s = 0; s < S; ++s) {
+                const bool ok = q_block ? attention_allowed(q_pos[t], k_pos[s], window, q_block[t] >= 0 && q_block[t] == k_block[s], rule)
+                                        : attention_allowed(q_pos[t], k_pos[s], window);
+                allowed[size_t(i) * S + s] = ok;
+                if (ok) {
+                    lo = std::min(lo, s);
+                    hi = std::max(hi, s + 1);
+                }
+            }
+        }
+        const int n = std::max(0, hi - lo);
+#pragma omp parallel
+        {
+            std::vector<float> scores(static_cast<size_t>(Tb) * std::max(n, 1));
+#pragma omp for schedule(static)
+            for (int h = 0; h < H; ++h) {
+                const int kvh = h / group;
+                float* out_h = out + int64_t(t0) * ldq + int64_t(h) * Dh;
+                if (n == 0) {  // no query of the block may see any key: zeros, as the reference gives
+                    for (int i = 0; i < Tb; ++i) std::fill_n(out_h + int64_t(i) * ldq, Dh, 0.0f);
+                    if (weights)
+                        for (int i = 0; i < Tb; ++i) std::fill_n(weights + (int64_t(h) * T + t0 + i) * S, S, 0.0f);
+                    continue;
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tb, n, Dh, 1.0f, q + int64_t(t0) * ldq + int64_t(h) * Dh, ldq,
+                            k + int64_t(lo) * ldk + int64_t(kvh) * Dh, ldk, 0.0f, scores.data(), n);
+                for (int i = 0; i < Tb; ++i) {
+                    float* row = scores.data() + int64_t(i) * n;
+                    const uint8_t* ok = allowed.data() + size_t(i) * S + lo;
+                    for (int j = 0; j < n; ++j)
+                        if (!ok[j]) row[j] = -std::numeric_limits<float>::infinity();
+                    softmax(row, n);
+                    if (weights) {
+                        float* w = weights + (int64_t(h) * T + t0 + i) * S;
+                        std::fill_n(w, S, 0.0f);
+                        std::copy(row, row + n, w + lo);
+                    }
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tb, Dh, n, 1.0f, scores.data(), n,
+                            v + int64_t(lo) * ldk + int64_t(kvh) * Dh, ldk, 0.0f, out_h, ldq);
+            }
+        }
+    }
+    openblas_set_num_threads(saved_threads);
+}
+
+}  // namespace gemma4
