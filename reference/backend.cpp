@@ -1,7 +1,11 @@
 // backend.cpp — the two CPU backends (backend.h).
 #include "backend.h"
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
+
+#include <omp.h>
 
 namespace gemma4 {
 
@@ -27,6 +31,42 @@ void BlasBackend::matmul(float* out, const float* x, const WeightView& W, int T)
 
 void BlasBackend::matmul_nt(float* out, const float* a, const float* b, int M, int N, int K) {
     gemma4::matmul(out, a, f32_view(b, N, K), M, MatmulBackend::Blas);
+}
+
+// transformers' expert loop (Gemma4TextExperts.forward): experts in ascending order, each on the tokens that chose
+// it, so every token's contributions are added in ascending expert order.
+void Backend::moe_experts(float* out, const float* x, const int32_t* ids, const float* weights, const MoeExpertsShape& s) {
+    const int T = s.T, D = s.D, K = s.K, I = s.I;
+    std::fill_n(out, int64_t(T) * D, 0.0f);
+    from_host(out, int64_t(T) * D);
+    std::vector<int32_t> tokens;
+    std::vector<float> token_weight;
+    for (int e = 0; e < s.E; ++e) {
+        tokens.clear();
+        token_weight.clear();
+        for (int t = 0; t < T; ++t)
+            for (int j = 0; j < K; ++j)
+                if (ids[int64_t(t) * K + j] == e) {
+                    tokens.push_back(t);
+                    token_weight.push_back(weights[int64_t(t) * K + j]);
+                }
+        if (tokens.empty()) continue;
+        const int n = static_cast<int>(tokens.size());
+        gather_rows(s.u, x, tokens.data(), n, D);
+        matmul(s.gate_up_out, s.u, expert_slice(*s.gate_up, e), n);
+        gelu_mul_halves(s.hidden, s.gate_up_out, n, I);
+        matmul(s.y, s.hidden, expert_slice(*s.down, e), n);
+        scatter_add_rows(out, s.y, tokens.data(), token_weight.data(), n, D);
+    }
+}
+
+// Experts in parallel when there are enough of them to keep every thread busy (a prompt: T·K routed rows spread over
+// most experts); a decode step's K experts go one after another, each matmul split across the threads.
+void BlasBackend::moe_experts(float* out, const float* x, const int32_t* ids, const float* weights, const MoeExpertsShape& s) {
+    if (int64_t(s.T) * s.K >= 4 * int64_t(omp_get_max_threads()) * s.K && s.T >= kBlasMinTokens)
+        moe_experts_blas(out, x, ids, weights, s);
+    else
+        Backend::moe_experts(out, x, ids, weights, s);
 }
 
 Backend& ref_backend() {

@@ -81,6 +81,12 @@ public:
     virtual void gather_rows(float* out, const float* x, const int32_t* rows, int n, int D) = 0;
     virtual void scatter_add_rows(float* out, const float* y, const int32_t* rows, const float* weights, int n, int D) = 0;
     virtual void moe_route(const float* probs, int T, int E, int K, const float* per_expert_scale, int32_t* ids, float* weights) = 0;
+    // The routed experts of one MoE layer (Gemma4TextExperts.forward): out[T, D] = Σ_j weights[t, j] · expert_{ids[t, j]}(x[t])
+    // with expert_e(u) = down_e(gelu_tanh(gate) ⊙ up), [gate; up] = gate_up_e(u). ids and weights are on the host.
+    // The default (backend.cpp) is transformers' loop: experts in ascending order, each on the tokens that chose it,
+    // through gather_rows / matmul / gelu_mul_halves / matmul / scatter_add_rows of this backend, with the scratch
+    // buffers of `s`. BlasBackend overrides it to run the experts of a prompt in parallel.
+    virtual void moe_experts(float* out, const float* x, const int32_t* ids, const float* weights, const MoeExpertsShape& s);
     virtual void ple_mix(float* out, const float* context, const float* token, int64_t n) = 0;
     virtual void ple_gate(float* out, const float* gate, const float* inputs, int T, int L, int P, int l) = 0;
 
@@ -157,8 +163,8 @@ public:
 };
 
 // RefBackend with the CPU fast path of ops_fast.cpp: OpenBLAS sgemm for T >= kBlasMinTokens, the threaded streaming
-// matvec (matmul_small_t) below it, and the text attention as sgemms (attention_blas); every other op is the
-// reference loop.
+// matvec (matmul_small_t) below it, the text attention as sgemms (attention_blas) and the MoE experts of a prompt in
+// parallel (moe_experts_blas); every other op is the reference loop.
 class BlasBackend : public RefBackend {
 public:
     std::string name() const override { return "blas"; }
@@ -168,6 +174,7 @@ public:
                    const int32_t* q_block, const int32_t* k_block, ImageMask rule, const AttentionShape& s) override {
         gemma4::attention_blas(out, weights, q, k, v, q_pos, k_pos, q_block, k_block, rule, s);
     }
+    void moe_experts(float* out, const float* x, const int32_t* ids, const float* weights, const MoeExpertsShape& s) override;
 };
 
 // A probe point that may live on the device: the view is handed over (and to_host called) only when the sink wants it.

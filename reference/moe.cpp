@@ -39,29 +39,10 @@ void moe_forward(const TextConfig& cfg, const TextLayerWeights& lw, int l, TextA
 
     // Each expert runs once on the tokens that chose it (experts in ascending order, as transformers loops):
     // y = down_e(gelu_tanh(gate) ⊙ up) with [gate; up] = gate_up_e(u), added to the output with the token's weight.
-    // Which tokens go where is control flow (the ids are on the host); the arithmetic goes through the backend.
-    std::fill(a.moe_experts_out.begin(), a.moe_experts_out.end(), 0.0f);
-    be.from_host(a.moe_experts_out);
-    float *u = a.moe_u.data(), *gate_up = a.moe_gate_up.data(), *hidden = a.moe_hidden.data(), *y = a.moe_y.data();
-    std::vector<int32_t> tokens;
-    std::vector<float> token_weight;
-    for (int e = 0; e < E; ++e) {
-        tokens.clear();
-        token_weight.clear();
-        for (int t = 0; t < T; ++t)
-            for (int j = 0; j < K; ++j)
-                if (a.moe_topk_ids[int64_t(t) * K + j] == e) {
-                    tokens.push_back(t);
-                    token_weight.push_back(a.moe_topk_weights[int64_t(t) * K + j]);
-                }
-        if (tokens.empty()) continue;
-        const int n = static_cast<int>(tokens.size());
-        be.gather_rows(u, a.moe_experts_in.data(), tokens.data(), n, D);
-        be.matmul(gate_up, u, expert_slice(*lw.experts_gate_up, e), n);
-        be.gelu_mul_halves(hidden, gate_up, n, I);
-        be.matmul(y, hidden, expert_slice(*lw.experts_down, e), n);
-        be.scatter_add_rows(a.moe_experts_out.data(), y, tokens.data(), token_weight.data(), n, D);
-    }
+    // Which tokens go where is control flow (the ids are on the host); the loop is Backend::moe_experts (backend.cpp).
+    MoeExpertsShape shape{T, D, E, K, I, lw.experts_gate_up, lw.experts_down,
+                          a.moe_u.data(), a.moe_gate_up.data(), a.moe_hidden.data(), a.moe_y.data()};
+    be.moe_experts(a.moe_experts_out.data(), a.moe_experts_in.data(), a.moe_topk_ids.data(), a.moe_topk_weights.data(), shape);
     G4_PROBE_BE(be, probes, Probe::text_moe_experts_out, l, probe_view(a.moe_experts_out, {T, D}));
 
     be.rms_norm(a.moe_experts_post.data(), a.moe_experts_out.data(), lw.post_feedforward_layernorm_2.data(), T, D, eps);

@@ -116,6 +116,22 @@ void scatter_add_rows(float* out, const float* y, const int32_t* rows, const flo
 // in ids[T, K], renormalised to sum 1 and × per_expert_scale[id] in weights[T, K].
 void moe_route(const float* probs, int T, int E, int K, const float* per_expert_scale, int32_t* ids, float* weights);
 
+// The experts of one MoE layer (Backend::moe_experts): T tokens of width D, each routed to K of E experts with
+// intermediate size I. gate_up[E, 2I, D] and down[E, D, I] are the stored expert tensors (expert_slice views them);
+// u, gate_up_out, hidden and y are scratch rows of [T, D], [T, 2I], [T, I], [T, D] for the default loop.
+struct MoeExpertsShape {
+    int T = 0, D = 0, E = 0, K = 0, I = 0;
+    const TensorRef* gate_up = nullptr;
+    const TensorRef* down = nullptr;
+    float* u = nullptr;
+    float* gate_up_out = nullptr;
+    float* hidden = nullptr;
+    float* y = nullptr;
+};
+// The same arithmetic with experts running in parallel, each single-threaded (ops_fast.cpp). Every token's outputs
+// are added in ascending expert order, as the loop adds them, so the result does not depend on the thread count.
+void moe_experts_blas(float* out, const float* x, const int32_t* ids, const float* weights, const MoeExpertsShape& s);
+
 // PLE: out[n] = (context[n] + token[n]) · 2^-1/2 (out may alias either input).
 void ple_mix(float* out, const float* context, const float* token, int64_t n);
 // PLE gate of layer l: out[T, P] = gate[T, P] ⊙ inputs[:, l, :] of inputs[T, L, P] (gate already through gelu).

@@ -20,6 +20,7 @@
 #include "error.h"
 #include "mask.h"
 #include "ops.h"
+#include "safetensors.h"
 
 // The 8-lane helpers below are always inlined, so the -Wpsabi note about passing 32-byte vectors without AVX (an
 // ABI concern for calls across translation units) does not apply.
@@ -178,28 +179,70 @@ __attribute__((target("avx2,fma"))) void small_t_rows_avx2(float* out, const flo
 const bool kHaveAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
 
+// Rows [o0, o1) of the decode kernel in the calling thread, AVX2 where the CPU has it.
+void small_t_rows(float* out, const float* x, const WeightView& W, int T, int64_t o0, int64_t o1) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (kHaveAvx2) {
+        small_t_rows_avx2(out, x, W, T, o0, o1);
+        return;
+    }
+#endif
+    small_t_rows_generic(out, x, W, T, o0, o1);
+}
+
+// Output rows [o0, o0 + rows) by sgemm: the weight rows converted to float32 into w_block (f32 weights aligned to 4
+// bytes go in as they are). OpenBLAS must be single-threaded here (the callers switch its pool off).
+void sgemm_row_block(float* out, const float* x, const WeightView& W, int T, int64_t o0, int64_t rows, std::vector<float>& w_block) {
+    const int64_t in = W.cols, out_dim = W.rows;
+    const bool direct = W.dtype == DType::F32 && reinterpret_cast<uintptr_t>(W.data) % alignof(float) == 0;
+    const float* wb = reinterpret_cast<const float*>(W.data) + o0 * in;
+    if (!direct) {
+        w_block.resize(static_cast<size_t>(rows * in));
+        for (int64_t r = 0; r < rows; ++r) weight_row_f32(W, o0 + r, w_block.data() + r * in);
+        wb = w_block.data();
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, static_cast<int>(rows), static_cast<int>(in), 1.0f, x,
+                static_cast<int>(in), wb, static_cast<int>(in), 0.0f, out + o0, static_cast<int>(out_dim));
+}
+
+// Rows of float32 weight in one sgemm block: about 1 MiB, so the converted block stays in cache.
+int64_t sgemm_block_rows(int64_t in) { return std::max<int64_t>(16, (int64_t(1) << 18) / std::max<int64_t>(in, 1)); }
+
+// The whole matmul in the calling thread (one expert inside a parallel loop over experts).
+void matmul_one_thread(float* out, const float* x, const WeightView& W, int T, std::vector<float>& w_block) {
+    if (T < kBlasMinTokens) {
+        small_t_rows(out, x, W, T, 0, W.rows);
+        return;
+    }
+    const int64_t block = sgemm_block_rows(W.cols);
+    for (int64_t o0 = 0; o0 < W.rows; o0 += block) sgemm_row_block(out, x, W, T, o0, std::min(block, W.rows - o0), w_block);
+}
+
+// Throws, naming the dtype, unless the fast path reads it (call before a parallel region: nothing may throw inside).
+void require_float_dtype(DType dtype) {
+    if (dtype != DType::F32 && dtype != DType::BF16 && dtype != DType::F16)
+        throw Error(std::string("weight dtype ") + dtype_name(dtype) + " is not supported (expected F32, BF16 or F16)");
+}
+
+// OpenBLAS's own thread pool off while the guard lives (matmul_blas explains why).
+struct OpenBlasSingleThread {
+    int saved = openblas_get_num_threads();
+    OpenBlasSingleThread() { openblas_set_num_threads(1); }
+    ~OpenBlasSingleThread() { openblas_set_num_threads(saved); }
+};
+
 }  // namespace
 
 // The decode fast path (T <= kBlasMinTokens). OpenMP hands each thread one contiguous range of 16-row blocks, so
 // each core streams its own part of the weight front to back (what the hardware prefetcher likes best).
 void matmul_small_t(float* out, const float* x, const WeightView& W, int T) {
     if (T > kBlasMinTokens) throw Error("matmul_small_t: T = " + std::to_string(T) + " > kBlasMinTokens");
-    if (W.dtype != DType::F32 && W.dtype != DType::BF16 && W.dtype != DType::F16)
-        throw Error(std::string("weight dtype ") + dtype_name(W.dtype) + " is not supported (expected F32, BF16 or F16)");
+    require_float_dtype(W.dtype);
     const int64_t out_dim = W.rows;
     constexpr int64_t kRowBlock = 16;
     const int64_t blocks = (out_dim + kRowBlock - 1) / kRowBlock;
 #pragma omp parallel for schedule(static)
-    for (int64_t b = 0; b < blocks; ++b) {
-        const int64_t o0 = b * kRowBlock, o1 = std::min(out_dim, o0 + kRowBlock);
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-        if (kHaveAvx2) {
-            small_t_rows_avx2(out, x, W, T, o0, o1);
-            continue;
-        }
-#endif
-        small_t_rows_generic(out, x, W, T, o0, o1);
-    }
+    for (int64_t b = 0; b < blocks; ++b) small_t_rows(out, x, W, T, b * kRowBlock, std::min(out_dim, (b + 1) * kRowBlock));
 }
 
 // The prefill path (T >= kBlasMinTokens): OpenBLAS sgemm, with every product and sum of matmul_ref but in sgemm's
@@ -217,26 +260,16 @@ void matmul_blas(float* out, const float* x, const WeightView& W, int T) {
         matmul_small_t(out, x, W, T);
         return;
     }
-    const int64_t in = W.cols, out_dim = W.rows;
-    const bool direct = W.dtype == DType::F32 && reinterpret_cast<uintptr_t>(W.data) % alignof(float) == 0;
-    const int64_t block = std::max<int64_t>(16, (int64_t(1) << 18) / std::max<int64_t>(in, 1));  // ~1 MiB of f32
-    const int64_t blocks = (out_dim + block - 1) / block;
-    const int saved_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    require_float_dtype(W.dtype);
+    const int64_t block = sgemm_block_rows(W.cols);
+    const int64_t blocks = (W.rows + block - 1) / block;
+    OpenBlasSingleThread single;
 #pragma omp parallel
     {
-        std::vector<float> w_block(direct ? 0 : static_cast<size_t>(std::min(block, out_dim) * in));
+        std::vector<float> w_block;
 #pragma omp for schedule(static)
-        for (int64_t b = 0; b < blocks; ++b) {
-            const int64_t o0 = b * block, rows = std::min(block, out_dim - o0);
-            const float* wb = direct ? reinterpret_cast<const float*>(W.data) + o0 * in : w_block.data();
-            if (!direct)
-                for (int64_t r = 0; r < rows; ++r) weight_row_f32(W, o0 + r, w_block.data() + r * in);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, static_cast<int>(rows), static_cast<int>(in), 1.0f, x,
-                        static_cast<int>(in), wb, static_cast<int>(in), 0.0f, out + o0, static_cast<int>(out_dim));
-        }
+        for (int64_t b = 0; b < blocks; ++b) sgemm_row_block(out, x, W, T, b * block, std::min(block, W.rows - b * block), w_block);
     }
-    openblas_set_num_threads(saved_threads);
 }
 
 // ---- text attention ---------------------------------------------------------------------------------------------
@@ -256,8 +289,7 @@ void attention_blas(float* out, float* weights, const float* q, const float* k, 
     const int ldq = H * Dh, ldk = Hkv * Dh;
     constexpr int kQueryBlock = 128;
     std::vector<uint8_t> allowed(static_cast<size_t>(std::min(T, kQueryBlock)) * S);
-    const int saved_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    OpenBlasSingleThread single;
     for (int t0 = 0; t0 < T; t0 += kQueryBlock) {
         const int Tb = std::min(kQueryBlock, T - t0);
         int lo = S, hi = 0;
@@ -307,7 +339,78 @@ void attention_blas(float* out, float* weights, const float* q, const float* k, 
             }
         }
     }
-    openblas_set_num_threads(saved_threads);
+}
+
+// ---- MoE experts ------------------------------------------------------------------------------------------------
+//
+// Backend::moe_experts's loop (backend.cpp) with the experts of a prompt spread over the threads: each thread takes
+// whole experts (largest first, dynamic schedule) and runs their gather → gate_up → gelu·up → down single-threaded,
+// so there is one fork/join per layer instead of two per expert. Each result row lands in its (token, choice) slot;
+// then every token adds its K slots in ascending expert order, with scatter_add_rows's expression, which is the order
+// of additions of the loop. Tokens go in chunks so the slot buffer stays bounded (K · chunk · D floats).
+void moe_experts_blas(float* out, const float* x, const int32_t* ids, const float* weights, const MoeExpertsShape& s) {
+    const int D = s.D, E = s.E, K = s.K, I = s.I;
+    constexpr int kTokenChunk = 1024;
+    if (s.T > kTokenChunk) {
+        for (int t0 = 0; t0 < s.T; t0 += kTokenChunk) {
+            MoeExpertsShape part = s;
+            part.T = std::min(kTokenChunk, s.T - t0);
+            moe_experts_blas(out + int64_t(t0) * D, x + int64_t(t0) * D, ids + int64_t(t0) * K, weights + int64_t(t0) * K, part);
+        }
+        return;
+    }
+    const int T = s.T;
+    require_float_dtype(s.gate_up->dtype);
+    require_float_dtype(s.down->dtype);
+    std::vector<std::vector<int32_t>> tokens(static_cast<size_t>(E)), slots(static_cast<size_t>(E));
+    for (int t = 0; t < T; ++t)
+        for (int j = 0; j < K; ++j) {
+            const int32_t e = ids[int64_t(t) * K + j];
+            if (e < 0 || e >= E) throw Error("moe_experts: token " + std::to_string(t) + " routed to expert " + std::to_string(e) + " of " + std::to_string(E));
+            tokens[e].push_back(t);
+            slots[e].push_back(t * K + j);
+        }
+    std::vector<int> order;
+    for (int e = 0; e < E; ++e)
+        if (!tokens[e].empty()) order.push_back(e);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return tokens[a].size() > tokens[b].size(); });
+    std::vector<float> y(static_cast<size_t>(T) * K * D);
+    {
+        OpenBlasSingleThread single;
+#pragma omp parallel
+        {
+            std::vector<float> u, gate_up, hidden, ye, w_block;
+#pragma omp for schedule(dynamic, 1)
+            for (size_t i = 0; i < order.size(); ++i) {
+                const int e = order[i];
+                const int n = static_cast<int>(tokens[e].size());
+                u.resize(size_t(n) * D);
+                gate_up.resize(size_t(n) * 2 * I);
+                hidden.resize(size_t(n) * I);
+                ye.resize(size_t(n) * D);
+                gather_rows(u.data(), x, tokens[e].data(), n, D);
+                matmul_one_thread(gate_up.data(), u.data(), expert_slice(*s.gate_up, e), n, w_block);
+                gelu_mul_halves(hidden.data(), gate_up.data(), n, I);
+                matmul_one_thread(ye.data(), hidden.data(), expert_slice(*s.down, e), n, w_block);
+                for (int r = 0; r < n; ++r) std::copy_n(ye.data() + int64_t(r) * D, D, y.data() + int64_t(slots[e][r]) * D);
+            }
+        }
+    }
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; ++t) {
+        float* o = out + int64_t(t) * D;
+        std::fill_n(o, D, 0.0f);
+        int js[64];
+        const int k = std::min(K, 64);
+        for (int j = 0; j < k; ++j) js[j] = j;
+        std::stable_sort(js, js + k, [&](int a, int b) { return ids[int64_t(t) * K + a] < ids[int64_t(t) * K + b]; });
+        for (int c = 0; c < k; ++c) {
+            const int j = js[c];
+            const float w = weights[int64_t(t) * K + j];
+            const float* yr = y.data() + (int64_t(t) * K + j) * D;
+            for (int d = 0; d < D; ++d) o[d] += yr[d] * w;
+        }
+    }
 }
 
 }  // namespace gemma4

@@ -3,14 +3,18 @@
 // three weight dtypes; and the branchless f16 conversion of the fast path against dtype.h's definition.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
 #include <random>
 #include <vector>
 
+#include "backend.h"
 #include "dtype.h"
+#include "error.h"
 #include "ops.h"
+#include "safetensors.h"
 #include "tolerances.h"
 
 using namespace gemma4;
@@ -182,4 +186,50 @@ TEST_CASE("fast path: attention_blas equals the attention loop") {
                            ImageMask::jax, ImageMask::causal})
         for (int window : {0, 8}) check_attention(70, 70, 4, 2, 32, window, true, rule, true, 0);
     check_attention(5, 20, 2, 1, 8, 0, false, ImageMask::transformers, true, 0, /*all_masked=*/true);
+}
+
+// moe_experts_blas (experts in parallel, each result in its (token, choice) slot, summed per token in ascending
+// expert order) against Backend::moe_experts's loop on the reference backend: a prompt, a prompt longer than one
+// token chunk, and a routing that leaves most experts idle.
+namespace {
+void check_moe(int T, int D, int E, int K, int I, int experts_used) {
+    CAPTURE(T);
+    CAPTURE(E);
+    CAPTURE(K);
+    CAPTURE(experts_used);
+    std::mt19937 rng(static_cast<uint32_t>(T * 31 + E));
+    std::vector<std::byte> gate_up_bytes = random_weight(DType::BF16, int64_t(E) * 2 * I, D, rng);
+    std::vector<std::byte> down_bytes = random_weight(DType::BF16, int64_t(E) * D, I, rng);
+    TensorRef gate_up{"experts.gate_up_proj", DType::BF16, {E, 2 * I, D}, gate_up_bytes.data(), gate_up_bytes.size() - 1, "test"};
+    TensorRef down{"experts.down_proj", DType::BF16, {E, D, I}, down_bytes.data(), down_bytes.size() - 1, "test"};
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    std::vector<float> x(size_t(T) * D);
+    for (float& v : x) v = dist(rng);
+    std::vector<int32_t> ids(size_t(T) * K);
+    std::vector<float> weights(ids.size());
+    for (int t = 0; t < T; ++t) {
+        std::vector<int32_t> pool(experts_used);
+        for (int e = 0; e < experts_used; ++e) pool[e] = (e * 7) % E;  // a fixed subset of the experts
+        std::shuffle(pool.begin(), pool.end(), rng);
+        for (int j = 0; j < K; ++j) {
+            ids[size_t(t) * K + j] = pool[j];
+            weights[size_t(t) * K + j] = 0.1f + 0.1f * float(j);
+        }
+    }
+    std::vector<float> scratch_u(size_t(T) * D), scratch_gu(size_t(T) * 2 * I), scratch_h(size_t(T) * I), scratch_y(size_t(T) * D);
+    MoeExpertsShape s{T, D, E, K, I, &gate_up, &down, scratch_u.data(), scratch_gu.data(), scratch_h.data(), scratch_y.data()};
+    std::vector<float> ref(size_t(T) * D, std::nanf("")), fast(ref.size(), std::nanf(""));
+    ref_backend().moe_experts(ref.data(), x.data(), ids.data(), weights.data(), s);
+    moe_experts_blas(fast.data(), x.data(), ids.data(), weights.data(), s);
+    CHECK(nmse(fast, ref) < tolerance::kNmseBlasVsRef);
+    // Out-of-range expert ids are an error, not a crash.
+    ids[0] = E;
+    CHECK_THROWS_WITH_AS(moe_experts_blas(fast.data(), x.data(), ids.data(), weights.data(), s), doctest::Contains("expert"), Error);
+}
+}  // namespace
+
+TEST_CASE("fast path: moe_experts_blas equals the expert loop") {
+    check_moe(40, 64, 16, 4, 24, 16);     // a prompt: every expert used, some above and some below kBlasMinTokens rows
+    check_moe(1100, 16, 8, 2, 8, 8);      // longer than one token chunk (1024)
+    check_moe(33, 48, 128, 8, 16, 9);     // 128 experts, only 9 of them chosen
 }
