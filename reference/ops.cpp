@@ -73,6 +73,10 @@ std::vector<float> weight_to_f32(const WeightView& w) {
     return out;
 }
 
+// Elementwise loops over at least this many values are split across the OpenMP threads (the transcendental ones:
+// gelu, soft-cap; a logits row of 262 144 tanh is milliseconds on one core). Below it a fork/join costs more.
+static constexpr int64_t kParallelElems = 1 << 15;
+
 // ---- matmul ----------------------------------------------------------------------------------------------------
 
 // Σ a[i]·b[i] with eight partial sums: a single running sum forbids the compiler to reorder the additions, so it
@@ -126,6 +130,7 @@ float gelu_tanh(float x) {
 }
 
 void gelu_tanh(float* x, int64_t n) {
+#pragma omp parallel for if (n >= kParallelElems) schedule(static)
     for (int64_t i = 0; i < n; ++i) x[i] = gelu_tanh(x[i]);
 }
 
@@ -146,6 +151,7 @@ void softmax(float* x, int n) {
 }
 
 void soft_cap(float* x, int64_t n, float cap) {
+#pragma omp parallel for if (n >= kParallelElems) schedule(static)
     for (int64_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] / cap);
 }
 
@@ -188,10 +194,12 @@ void scale(float* x, int64_t n, float s) {
 // ---- model-structure ops ------------------------------------------------------------------------------------------
 
 void gelu_mul(float* out, const float* gate, const float* up, int64_t n) {
+#pragma omp parallel for if (n >= kParallelElems) schedule(static)
     for (int64_t i = 0; i < n; ++i) out[i] = gelu_tanh(gate[i]) * up[i];
 }
 
 void gelu_mul_halves(float* out, const float* gate_up, int64_t rows, int I) {
+#pragma omp parallel for collapse(2) if (rows * I >= kParallelElems) schedule(static)
     for (int64_t r = 0; r < rows; ++r)
         for (int i = 0; i < I; ++i) out[r * I + i] = gelu_tanh(gate_up[r * 2 * I + i]) * gate_up[r * 2 * I + I + i];
 }
