@@ -233,22 +233,26 @@ struct OpenBlasSingleThread {
 
 }  // namespace
 
-// The decode fast path (T <= kBlasMinTokens). OpenMP hands each thread one contiguous range of 16-row blocks, so
-// each core streams its own part of the weight front to back (what the hardware prefetcher likes best).
+// The decode fast path (T <= kBlasMinTokens). The rows go out in blocks of about 64 KiB of weight, handed to the
+// threads dynamically: each block is streamed front to back (the hardware prefetcher follows it), and on a shared
+// machine a thread that loses its core for a while holds up the others by one block, not by half the matrix.
 void matmul_small_t(float* out, const float* x, const WeightView& W, int T) {
     if (T > kBlasMinTokens) throw Error("matmul_small_t: T = " + std::to_string(T) + " > kBlasMinTokens");
     require_float_dtype(W.dtype);
     const int64_t out_dim = W.rows;
-    constexpr int64_t kRowBlock = 16;
-    const int64_t blocks = (out_dim + kRowBlock - 1) / kRowBlock;
-#pragma omp parallel for schedule(static)
-    for (int64_t b = 0; b < blocks; ++b) small_t_rows(out, x, W, T, b * kRowBlock, std::min(out_dim, (b + 1) * kRowBlock));
+    const int64_t row_bytes = std::max<int64_t>(1, W.cols * static_cast<int64_t>(dtype_size(W.dtype)));
+    const int64_t rows_per_block = std::max<int64_t>(1, (int64_t(64) << 10) / row_bytes);
+    const int64_t blocks = (out_dim + rows_per_block - 1) / rows_per_block;
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t b = 0; b < blocks; ++b)
+        small_t_rows(out, x, W, T, b * rows_per_block, std::min(out_dim, (b + 1) * rows_per_block));
 }
 
 // The prefill path (T >= kBlasMinTokens): OpenBLAS sgemm, with every product and sum of matmul_ref but in sgemm's
 // blocked order. What differs from a plain `sgemm on the whole weight`, and why:
 //  - The output rows are cut into blocks of about 1 MiB of float32 weight, and OpenMP hands the blocks to its
-//    threads; each thread converts its block (bf16/f16 → f32; f32 weights go in as they are) into its own buffer,
+//    threads (dynamically: a thread that loses its core on a shared machine delays the rest by one block); each
+//    thread converts its block (bf16/f16 → f32; f32 weights go in as they are) into its own buffer,
 //    still in cache, and runs a single-threaded sgemm on it. Conversion and multiply thus overlap across threads and
 //    the converted weight never makes a round trip through memory.
 //  - OpenBLAS's own thread pool is switched off for the call (openblas_set_num_threads(1), restored after). With
@@ -267,7 +271,7 @@ void matmul_blas(float* out, const float* x, const WeightView& W, int T) {
 #pragma omp parallel
     {
         std::vector<float> w_block;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
         for (int64_t b = 0; b < blocks; ++b) sgemm_row_block(out, x, W, T, b * block, std::min(block, W.rows - b * block), w_block);
     }
 }
@@ -310,7 +314,7 @@ void attention_blas(float* out, float* weights, const float* q, const float* k, 
 #pragma omp parallel
         {
             std::vector<float> scores(static_cast<size_t>(Tb) * std::max(n, 1));
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
             for (int h = 0; h < H; ++h) {
                 const int kvh = h / group;
                 float* out_h = out + int64_t(t0) * ldq + int64_t(h) * Dh;
