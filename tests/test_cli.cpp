@@ -168,7 +168,10 @@ TEST_CASE("cli: bench -m tiny-e2b --quick --json reports positive prefill, decod
         CHECK(b[key]["32"].get<double>() > 0);
     }
     REQUIRE(b.contains("probes"));
+    CHECK(b["probes"]["compiled_in"].get<bool>() == bool(GEMMA4_PROBES));
+#if GEMMA4_PROBES
     CHECK(b["probes"]["decode_tok_s_recording_all"].get<double>() > 0);
+#endif
     // Named errors: a model that is not there, a bad --prefill list, -m together with --ops.
     CliResult bad = run_cli("bench -m /nonexistent/model --quick");
     CHECK(bad.exit_code != 0);

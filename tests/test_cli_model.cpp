@@ -51,6 +51,7 @@ TEST_CASE("gemma4 run: greedy tokens equal transformers' generate()") {
 }
 
 TEST_CASE("gemma4 trace writes what gemma4 check accepts against the golden") {
+    G4_SKIP_WITHOUT_PROBES();
     test::TempDir dir("gemma4_cli_trace");
     std::vector<NpyArray> g = read_npz(golden("tiny-26b-a4b-t20.npz"));
     std::string tokens;
@@ -77,6 +78,7 @@ TEST_CASE("gemma4 trace writes what gemma4 check accepts against the golden") {
 }
 
 TEST_CASE("gemma4 check -m runs the model on the golden's tokens") {
+    G4_SKIP_WITHOUT_PROBES();
     CliResult r = run_cli("check -m tiny-e4b --golden " + golden("tiny-e4b-t9.npz"));
     CHECK(r.exit_code == 0);
     CHECK(contains(r.out, "text.11.layer_out"));
@@ -113,12 +115,21 @@ TEST_CASE("gemma4 run / trace / check refuse bad input with a named error") {
     r = run_cli("run -m tiny-e2b --tokens 2,x");
     CHECK(r.exit_code == 2);
     CHECK(contains(r.out, "'x'"));
-    r = run_cli("trace -m tiny-e2b --tokens 2,3 -o /nonexistent-dir/x.npz");
-    CHECK(r.exit_code == 2);
-    CHECK(contains(r.out, "/nonexistent-dir"));
-    r = run_cli("trace -m tiny-e2b --tokens 2,3 --probes 'nothing.*' -o /tmp/never.npz");
-    CHECK(r.exit_code == 2);
-    CHECK(contains(r.out, "no probe matched"));
+    if (GEMMA4_PROBES) {
+        r = run_cli("trace -m tiny-e2b --tokens 2,3 -o /nonexistent-dir/x.npz");
+        CHECK(r.exit_code == 2);
+        CHECK(contains(r.out, "/nonexistent-dir"));
+        r = run_cli("trace -m tiny-e2b --tokens 2,3 --probes 'nothing.*' -o /tmp/never.npz");
+        CHECK(r.exit_code == 2);
+        CHECK(contains(r.out, "no probe matched"));
+    } else {  // probes compiled out: trace and check -m say so by name
+        r = run_cli("trace -m tiny-e2b --tokens 2,3 -o /tmp/never.npz");
+        CHECK(r.exit_code == 2);
+        CHECK(contains(r.out, "GEMMA4_PROBES=OFF"));
+        r = run_cli("check -m tiny-e2b --golden " + golden("tiny-e2b-t8.npz"));
+        CHECK(r.exit_code == 2);
+        CHECK(contains(r.out, "GEMMA4_PROBES=OFF"));
+    }
     r = run_cli("check /nonexistent.npz " + golden("tiny-e2b-t8.npz"));
     CHECK(r.exit_code == 2);
     CHECK(contains(r.out, "/nonexistent.npz"));
@@ -134,15 +145,17 @@ TEST_CASE("gemma4 run / trace with --image and --audio") {
     CHECK(r.exit_code == 0);
     CHECK(contains(r.out, "63 soft tokens"));
 
-    test::TempDir dir("gemma4_cli_media");
-    const std::string out = dir.file("mm.npz");
-    r = run_cli("trace -m tiny-e4b --raw --audio " + samples + "short.wav -p hi --probes 'audio.*,text.logits' -o " + out);
-    REQUIRE(r.exit_code == 0);
-    std::vector<NpyArray> t = read_npz(out);
-    REQUIRE(find_array(t, "audio.soft_tokens") != nullptr);
-    CHECK(find_array(t, "audio.soft_tokens")->shape[0] == 5);  // 0.2 s → 5 soft tokens
-    const std::vector<int64_t> tokens = find_array(t, "meta.tokens")->to_i64();
-    CHECK(std::count(tokens.begin(), tokens.end(), 508) == 5);  // <|audio|> widened to 5 soft-token positions
+    if (GEMMA4_PROBES) {  // (the trace needs the probes compiled in)
+        test::TempDir dir("gemma4_cli_media");
+        const std::string out = dir.file("mm.npz");
+        r = run_cli("trace -m tiny-e4b --raw --audio " + samples + "short.wav -p hi --probes 'audio.*,text.logits' -o " + out);
+        REQUIRE(r.exit_code == 0);
+        std::vector<NpyArray> t = read_npz(out);
+        REQUIRE(find_array(t, "audio.soft_tokens") != nullptr);
+        CHECK(find_array(t, "audio.soft_tokens")->shape[0] == 5);  // 0.2 s → 5 soft tokens
+        const std::vector<int64_t> tokens = find_array(t, "meta.tokens")->to_i64();
+        CHECK(std::count(tokens.begin(), tokens.end(), 508) == 5);  // <|audio|> widened to 5 soft-token positions
+    }
 
     r = run_cli("run -m tiny-31b --audio " + samples + "speech.wav -p x");
     CHECK(r.exit_code == 2);
@@ -161,6 +174,7 @@ TEST_CASE("gemma4 run / trace with --image and --audio") {
 #include "cl_devices.h"
 
 TEST_CASE("gemma4 run / trace / check with --backend opencl --strict-device, as the README shows") {
+    G4_SKIP_WITHOUT_PROBES();
     if (cl::list_devices().empty()) {
         MESSAGE("skipped: no OpenCL device");
         return;

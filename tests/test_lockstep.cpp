@@ -81,6 +81,7 @@ std::vector<NpyArray> record(const std::vector<std::string>& globs, Body body) {
 }  // namespace
 
 TEST_CASE("lockstep: text decoder of every tiny variant, OpenCL (strict) vs reference, every probe, prefill and decode") {
+    G4_SKIP_WITHOUT_PROBES();
     cl::ClBackend* cl = device_backend();
     if (!cl) {
         MESSAGE("skipped: no OpenCL device");
@@ -118,6 +119,7 @@ TEST_CASE("lockstep: text decoder of every tiny variant, OpenCL (strict) vs refe
 }
 
 TEST_CASE("lockstep: image blocks (26B / 31B photo prompts, every ImageMask rule) and audio soft tokens in the decoder") {
+    G4_SKIP_WITHOUT_PROBES();
     cl::ClBackend* cl = device_backend();
     if (!cl) {
         MESSAGE("skipped: no OpenCL device");
@@ -146,6 +148,7 @@ TEST_CASE("lockstep: image blocks (26B / 31B photo prompts, every ImageMask rule
 }
 
 TEST_CASE("lockstep: vision tower (E2B and 26B, standardize) and audio tower, OpenCL (strict) vs reference, every probe") {
+    G4_SKIP_WITHOUT_PROBES();
     cl::ClBackend* cl = device_backend();
     if (!cl) {
         MESSAGE("skipped: no OpenCL device");

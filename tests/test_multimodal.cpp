@@ -11,6 +11,7 @@
 #include "compare.h"
 #include "error.h"
 #include "multimodal.h"
+#include "test_util.h"
 #include "text_model.h"
 #include "tolerances.h"
 #include "trace.h"
@@ -30,6 +31,7 @@ std::vector<NpyArray> text_probes_with_soft_tokens(const Checkpoint& ck, const s
 }  // namespace
 
 TEST_CASE("multimodal: decoder probes with image and audio soft tokens match transformers") {
+    G4_SKIP_WITHOUT_PROBES();
     const std::pair<const char*, const char*> cases[] = {{"tiny-e2b", "image"},     {"tiny-e4b", "image"}, {"tiny-26b-a4b", "image"},
                                                          {"tiny-31b", "image"},     {"tiny-e2b", "audio"}, {"tiny-e4b", "audio"},
                                                          {"tiny-26b-a4b", "photo-prompt"}, {"tiny-e2b", "speech-prompt"}};
@@ -54,6 +56,7 @@ TEST_CASE("multimodal: decoder probes with image and audio soft tokens match tra
 }
 
 TEST_CASE("multimodal: the image mask matters on 26B/31B and the variants differ where the spec says") {
+    G4_SKIP_WITHOUT_PROBES();
     // The golden's image run (10 tokens) is longer than the window (8): the 5.23 rule and plain causal differ.
     const fs::path path = fs::path(assets_dir()) / "goldens" / "tiny-26b-a4b-image.npz";
     std::vector<NpyArray> golden = read_npz(path.string());

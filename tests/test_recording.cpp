@@ -267,6 +267,7 @@ TEST_CASE("recording: p-RoPE pairs equal the decoder's table and the wrong conve
 }
 
 TEST_CASE("recording: a live tiny-26b-a4b run: MoE routing, rope table, attention maps, tokens") {
+    G4_SKIP_WITHOUT_PROBES();
     const Recording r = live_run("tiny-26b-a4b");
     const int T = static_cast<int>(kTokens.size());
     CHECK(r.tokens() == T);
@@ -351,6 +352,7 @@ TEST_CASE("recording: a live tiny-26b-a4b run: MoE routing, rope table, attentio
 }
 
 TEST_CASE("recording: PLE maps of a live tiny-e2b run") {
+    G4_SKIP_WITHOUT_PROBES();
     const Recording r = live_run("tiny-e2b");
     const std::optional<PleMaps> m = ple_maps(r);
     REQUIRE(m);
@@ -514,6 +516,7 @@ TEST_CASE("recording: save and from_trace round trip and errors that name the fi
 }
 
 TEST_CASE("recording: compare_recordings names the first divergence and layer_of_probe") {
+    G4_SKIP_WITHOUT_PROBES();
     const Recording r = live_run("tiny-e2b");
     std::vector<RecordingSink::Entry> perturbed = entries_of(r);
     for (RecordingSink::Entry& e : perturbed)
@@ -535,6 +538,7 @@ TEST_CASE("recording: compare_recordings names the first divergence and layer_of
 }
 
 TEST_CASE("recording: attention computed from recorded q and k equals the recorded weights (tiny-e2b)") {
+    G4_SKIP_WITHOUT_PROBES();
     // 20 tokens: longer than tiny-e2b's sliding window (8), so the band shows; layers 6-9 are KV-shared (they read
     // layer 3's or layer 4's keys), layers 4 and 9 global.
     std::vector<int32_t> tokens;

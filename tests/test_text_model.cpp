@@ -12,6 +12,7 @@
 #include "checkpoint.h"
 #include "compare.h"
 #include "generate.h"
+#include "test_util.h"
 #include "text_model.h"
 #include "tolerances.h"
 #include "trace.h"
@@ -45,6 +46,7 @@ std::vector<int32_t> random_tokens(int n, int vocab, uint32_t seed) {
 }  // namespace
 
 TEST_CASE("text decoder: every probe of every tiny golden matches transformers") {
+    G4_SKIP_WITHOUT_PROBES();
     for (const std::string model : kModels) {
         Checkpoint ck = Checkpoint::open(model);
         for (const std::string prompt : kPrompts) {

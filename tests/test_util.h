@@ -11,6 +11,16 @@
 #include <string>
 #include <system_error>
 
+// Tests that read probes off a forward pass have nothing to read when the hooks are compiled out
+// (-DGEMMA4_PROBES=OFF): they end here with a "skipped" message, as the OpenCL tests do without a device.
+#define G4_SKIP_WITHOUT_PROBES()                                                            \
+    do {                                                                                    \
+        if (!GEMMA4_PROBES) {                                                               \
+            MESSAGE("skipped: probes compiled out (built with -DGEMMA4_PROBES=OFF)");       \
+            return;                                                                         \
+        }                                                                                   \
+    } while (0)
+
 namespace gemma4::test {
 
 // A fresh directory under the system temp dir, removed with everything in it at scope exit.

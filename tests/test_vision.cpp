@@ -84,6 +84,7 @@ GoldenResult check_against(const VisionTower& tower, const PatchedImage& img, co
 }  // namespace
 
 TEST_CASE("vision: every vision probe of the image goldens matches transformers (tower on the golden's own pixels)") {
+    G4_SKIP_WITHOUT_PROBES();
     for (const std::string model : kModels) {
         CAPTURE(model);
         Checkpoint ck = Checkpoint::open(model);
@@ -106,6 +107,7 @@ TEST_CASE("vision: every vision probe of the image goldens matches transformers 
 }
 
 TEST_CASE("vision: pooled and soft tokens of the photo / wide / tall goldens, all four models") {
+    G4_SKIP_WITHOUT_PROBES();
     // The processor's patches are stored once, in the tiny-e2b files (identical processor configs).
     std::map<std::string, PatchedImage> inputs;
     for (const std::string stem : {"photo70", "photo280", "wide70", "wide280", "tall70", "tall280"}) {

@@ -3,7 +3,8 @@
 //   decode  against the bandwidth roofline: weight bytes one decoded token reads ÷ read bandwidth = the fastest a
 //           token can possibly take when the weights stream from memory once per token;
 //   prefill against the OpenBLAS sgemm peak: FLOPs of the prompt ÷ time, as a fraction of sgemm GFLOP/s;
-//   probes  decode with nobody listening vs a RecordingSink capturing every probe ("*");
+//   probes  decode with nobody listening vs a RecordingSink capturing every probe ("*") (with GEMMA4_PROBES=OFF
+//           there is nothing to record: bench says so; tools/bench_probes.sh compares the two builds);
 //   memory  peak resident set of the model runs (the weights are mapped, so RSS counts the pages touched).
 // Each repetition takes one sample of everything in turn (bandwidth, sgemm, then each backend's prefills and decode),
 // so the machine's noise hits the limits and the model alike; every figure is the median over repetitions.
@@ -166,6 +167,8 @@ double process_peak_rss_mib() {
     return u.ru_maxrss / 1024.0;
 }
 
+constexpr bool kProbesCompiledIn = GEMMA4_PROBES;
+
 struct BackendRun {
     std::string name;
     std::string skipped;
@@ -292,7 +295,7 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
             const double s = measure(r, [&] { return decode(r, nullptr); });
             r.decode_s.push_back(s);
             progress("[bench]   %-6s decode  N=%-5d %8.3f s  %9.2f tok/s\n", r.name.c_str(), N, s, N / s);
-            if (r.probes) {
+            if (r.probes && kProbesCompiledIn) {  // compiled out, a sink would record nothing: nothing to measure
                 RecordingSink sink({"*"});
                 const double sp = measure(r, [&] { return decode(r, &sink); });
                 r.decode_probed_s.push_back(sp);
@@ -349,9 +352,14 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
         e["prefill_gflop_s"] = pgf;
         e["prefill_sgemm_fraction"] = pfrac;
         e["peak_rss_mib"] = r.rss_mib;
-        if (r.probes) {
+        if (r.probes && kProbesCompiledIn) {
             const double probed = N / median(r.decode_probed_s);
-            e["probes"] = {{"decode_tok_s_nobody_listening", dec}, {"decode_tok_s_recording_all", probed}, {"slowdown_recording_all", dec / probed}};
+            e["probes"] = {{"compiled_in", true},
+                           {"decode_tok_s_nobody_listening", dec},
+                           {"decode_tok_s_recording_all", probed},
+                           {"slowdown_recording_all", dec / probed}};
+        } else if (r.probes) {
+            e["probes"] = {{"compiled_in", false}, {"note", "probes compiled out (GEMMA4_PROBES=OFF): nothing to record"}};
         }
         list.push_back(e);
     }
@@ -383,16 +391,18 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
         }
         std::printf("%-7s %-16s %12.2f %10s %8.1f%% roofline\n", b.c_str(), ("decode N=" + std::to_string(N)).c_str(),
                     e["decode_tok_s"].get<double>(), "", 100.0 * e["decode_roofline_fraction"].get<double>());
-        if (e.contains("probes"))
+        if (e.contains("probes") && !e["probes"]["compiled_in"].get<bool>())
+            std::printf("%-7s %-16s %12s %10s compiled out (GEMMA4_PROBES=OFF)\n", b.c_str(), "decode, probes *", "-", "");
+        else if (e.contains("probes"))
             std::printf("%-7s %-16s %12.2f %10s time x%.3f of nobody listening\n", b.c_str(), "decode, probes *",
                         e["probes"]["decode_tok_s_recording_all"].get<double>(), "", e["probes"]["slowdown_recording_all"].get<double>());
     }
     std::printf("\nRSS MiB: peak resident set while that backend ran (the weights are mapped: pages touched count; the\n"
                 "%lld MiB bandwidth buffer is freed before the model runs and is not in it)\n",
                 static_cast<long long>(limits.buffer_bytes() >> 20));
-    std::printf("probes are compiled %s; for the cost of compiled-in probes against none, build with -DGEMMA4_PROBES=%s\n"
-                "and run the same command with both binaries (compare the decode tok/s of the same backend).\n",
-                GEMMA4_PROBES ? "in" : "out", GEMMA4_PROBES ? "OFF" : "ON");
+    std::printf("probes are compiled %s; tools/bench_probes.sh MODEL builds with -DGEMMA4_PROBES=ON and OFF and compares the two\n"
+                "binaries (compiled out / compiled in, nobody listening / recording every probe).\n",
+                kProbesCompiledIn ? "in" : "out");
     return 0;
 }
 

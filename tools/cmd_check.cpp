@@ -76,6 +76,7 @@ int cmd_check(int argc, char** argv) {
     std::string cand_name, ref_name;
     if (args.has("--model")) {
         if (!args.has("--golden") || !args.positional().empty()) throw Error("with -m, give the reference as --golden G.npz and nothing else");
+        if (!GEMMA4_PROBES) throw Error("check -m needs the probes, and this gemma4 was built with -DGEMMA4_PROBES=OFF (rebuild with ON)");
         ref_name = args.get("--golden");
         reference = read_npz(ref_name);
         cand_name = args.get("--model") + " (" + args.get("--backend", "ref") + ")";

@@ -47,6 +47,7 @@ int cmd_trace(int argc, char** argv) {
         return 0;
     }
     if (!args.has("--output")) throw Error("-o FILE.npz is required");
+    if (!GEMMA4_PROBES) throw Error("this gemma4 was built with -DGEMMA4_PROBES=OFF: there are no probes to trace (rebuild with ON)");
     const std::string out_path = args.get("--output");
     ForwardOptions forward;
     const std::unique_ptr<Backend> backend = make_backend(args, "ref");
