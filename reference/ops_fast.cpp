@@ -30,14 +30,19 @@ namespace gemma4 {
 
 namespace {
 
-// ---- eight weights at a time, converted to float in a register ------------------------------------------------
+// ---- sixteen weights at a time, converted to float in registers ------------------------------------------------
 //
 // GCC/Clang vector extensions: plain C++ operators on 8-lane vectors, compiled to SSE2 in the portable build and to
 // AVX2 + FMA in the copy picked at run time (no -march flag, no intrinsics). Checkpoint data is only byte-aligned
 // (safetensors.h), so every load is a memcpy, which compiles to an unaligned vector load.
+//
+// Each weight type loads a group of 16 values as two float vectors (a, b). The bf16 one uses a trick that needs no
+// shuffles: 32 bytes hold 8 lanes of 32 bits, each lane a pair of bf16 (first in the low half, little-endian). A bf16
+// is the top half of a float32, so `lane << 16` is the first of the pair as a float and `lane & 0xffff0000` is the
+// second. a thus holds the group's even values and b its odd ones, and the activations are laid out the same way
+// once per call (kEvenOdd; decode_x_layout below), so each weight needs one load, one shift or mask and one FMA.
 using f32x8 = float __attribute__((vector_size(32)));
 using u32x8 = uint32_t __attribute__((vector_size(32)));
-using i32x8 = int32_t __attribute__((vector_size(32)));
 using u16x8 = uint16_t __attribute__((vector_size(16)));
 
 #define G4_INLINE inline __attribute__((always_inline))
@@ -50,10 +55,10 @@ G4_INLINE f32x8 load_f32x8(const float* p) {
 
 struct F32Weights {
     static constexpr int64_t kBytes = 4;
-    static G4_INLINE f32x8 load8(const std::byte* p) {
-        f32x8 v;
-        std::memcpy(&v, p, sizeof v);
-        return v;
+    static constexpr bool kEvenOdd = false;
+    static G4_INLINE void load16(const std::byte* p, f32x8& a, f32x8& b) {
+        std::memcpy(&a, p, sizeof a);
+        std::memcpy(&b, p + 32, sizeof b);
     }
     static G4_INLINE float load1(const std::byte* p) {
         float v;
@@ -62,14 +67,14 @@ struct F32Weights {
     }
 };
 
-// bf16 is the top half of a float32: widen to 32 bits and shift (bf16_to_f32 in dtype.h).
 struct BF16Weights {
     static constexpr int64_t kBytes = 2;
-    static G4_INLINE f32x8 load8(const std::byte* p) {
-        u16x8 h;
-        std::memcpy(&h, p, sizeof h);
-        const u32x8 bits = __builtin_convertvector(h, u32x8) << 16;
-        return std::bit_cast<f32x8>(bits);
+    static constexpr bool kEvenOdd = true;
+    static G4_INLINE void load16(const std::byte* p, f32x8& even, f32x8& odd) {
+        u32x8 pairs;
+        std::memcpy(&pairs, p, sizeof pairs);
+        even = std::bit_cast<f32x8>(pairs << 16);
+        odd = std::bit_cast<f32x8>(pairs & 0xffff0000u);
     }
     static G4_INLINE float load1(const std::byte* p) {
         uint16_t h;
@@ -84,6 +89,7 @@ struct BF16Weights {
 // exactly. Exponent 31 (inf/NaN) is selected separately.
 struct F16Weights {
     static constexpr int64_t kBytes = 2;
+    static constexpr bool kEvenOdd = false;
     static G4_INLINE f32x8 load8(const std::byte* p) {
         u16x8 h16;
         std::memcpy(&h16, p, sizeof h16);
@@ -95,6 +101,10 @@ struct F16Weights {
         const u32x8 bits = (is_inf_nan & (em | 0x7f800000u)) | (~is_inf_nan & scaled);
         return std::bit_cast<f32x8>(bits | sign);
     }
+    static G4_INLINE void load16(const std::byte* p, f32x8& a, f32x8& b) {
+        a = load8(p);
+        b = load8(p + 16);
+    }
     static G4_INLINE float load1(const std::byte* p) {
         uint16_t h;
         std::memcpy(&h, p, sizeof h);
@@ -102,41 +112,46 @@ struct F16Weights {
     }
 };
 
+// The vector loops cover the largest multiple of 32 values of a row (whatever the tile), the rest is a scalar tail;
+// decode_x_layout reorders exactly that span.
+constexpr int64_t kVectorSpan = 32;
+
 G4_INLINE float hsum(f32x8 v) {
     return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
 }
 
-// Output rows [o0, o1) for NT tokens starting at t0: out[t][o] = x[t] · W[o]. Each weight row is read once, eight
-// values at a time, and multiplied into every token's accumulators. The accumulators live in registers (NT and V
-// are compile-time constants, the loops unroll): V independent vectors per token so that consecutive FMAs do not
-// wait on each other (one token needs 4 chains to cover the FMA latency; with two or more tokens, 2 per token do).
-// Keeping them in registers is the whole point: a sum array indexed by a run-time token count lives in memory, and
-// every addition then waits on a store → load round trip (the earlier version of this loop reached about half of the
-// memory bandwidth that way).
+// Output rows [o0, o1) for NT tokens starting at t0: out[t][o] = x[t] · W[o]. Each weight row is read once, sixteen
+// values at a time, and multiplied into every token's accumulators. x is in the weight type's layout (kEvenOdd:
+// decode_x_layout), the same [T, in] shape. The accumulators live in registers (NT and G are compile-time
+// constants, the loops unroll): 2·G independent vectors per token so that consecutive FMAs do not wait on each other
+// (one token needs 4 chains to cover the FMA latency; with two or more tokens, 2 per token do). Keeping them in
+// registers is the whole point: a sum array indexed by a run-time token count lives in memory, and every addition
+// then waits on a store → load round trip (the earlier version of this loop reached about half of the memory
+// bandwidth that way).
 template <class Weights, int NT>
 G4_INLINE void dot_rows(float* out, const float* x, const std::byte* w, int64_t in, int64_t out_dim, int t0, int64_t o0,
                         int64_t o1) {
-    constexpr int V = NT == 1 ? 4 : 2;
-    constexpr int64_t kStep = 8 * V;
-    const int64_t vec_end = in - in % kStep;
+    constexpr int G = NT == 1 ? 2 : 1;  // groups of 16 per step
+    constexpr int64_t kStep = 16 * G;
+    const int64_t vec_end = in - in % kVectorSpan;  // a multiple of kStep; the rest is the scalar tail
     const float* xt0 = x + int64_t(t0) * in;
     for (int64_t o = o0; o < o1; ++o) {
         const std::byte* wr = w + o * in * Weights::kBytes;
-        f32x8 acc[NT][V] = {};
+        f32x8 acc[NT][2 * G] = {};
         for (int64_t i = 0; i < vec_end; i += kStep) {
-            f32x8 wv[V];
+            f32x8 wv[2 * G];
 #pragma GCC unroll 4
-            for (int v = 0; v < V; ++v) wv[v] = Weights::load8(wr + (i + 8 * v) * Weights::kBytes);
+            for (int g = 0; g < G; ++g) Weights::load16(wr + (i + 16 * g) * Weights::kBytes, wv[2 * g], wv[2 * g + 1]);
 #pragma GCC unroll 4
             for (int t = 0; t < NT; ++t)
 #pragma GCC unroll 4
-                for (int v = 0; v < V; ++v) acc[t][v] += load_f32x8(xt0 + int64_t(t) * in + i + 8 * v) * wv[v];
+                for (int v = 0; v < 2 * G; ++v) acc[t][v] += load_f32x8(xt0 + int64_t(t) * in + i + 8 * v) * wv[v];
         }
 #pragma GCC unroll 4
         for (int t = 0; t < NT; ++t) {
             f32x8 a = acc[t][0];
 #pragma GCC unroll 4
-            for (int v = 1; v < V; ++v) a += acc[t][v];
+            for (int v = 1; v < 2 * G; ++v) a += acc[t][v];
             float sum = hsum(a);
             for (int64_t i = vec_end; i < in; ++i) sum += xt0[int64_t(t) * in + i] * Weights::load1(wr + i * Weights::kBytes);
             out[int64_t(t0 + t) * out_dim + o] = sum;
@@ -144,8 +159,8 @@ G4_INLINE void dot_rows(float* out, const float* x, const std::byte* w, int64_t 
     }
 }
 
-// All T tokens for rows [o0, o1): tiles of up to four tokens (the row block, 16 rows of at most a few tens of KiB,
-// stays in L1/L2 between tiles, so memory still sees each weight once).
+// All T tokens for rows [o0, o1): tiles of up to four tokens (the row block, a few tens of KiB, stays in L1/L2
+// between tiles, so memory still sees each weight once).
 template <class Weights>
 G4_INLINE void rows_all_tokens(float* out, const float* x, const WeightView& W, int T, int64_t o0, int64_t o1) {
     for (int t0 = 0; t0 < T; t0 += 4) {
@@ -156,6 +171,25 @@ G4_INLINE void rows_all_tokens(float* out, const float* x, const WeightView& W, 
             default: dot_rows<Weights, 4>(out, x, W.data, W.cols, W.rows, t0, o0, o1); break;
         }
     }
+}
+
+// x[T, in] in the layout the weight type reads: for bf16, each group of 16 values of the vector span as its 8 even
+// then its 8 odd ones (the scalar tail stays as it is); other types read x unchanged. Returns x or buf's data.
+const float* decode_x_layout(const WeightView& W, const float* x, int T, std::vector<float>& buf) {
+    if (!BF16Weights::kEvenOdd || W.dtype != DType::BF16) return x;
+    const int64_t in = W.cols, full = in - in % kVectorSpan;
+    buf.resize(static_cast<size_t>(int64_t(T) * in));
+    for (int t = 0; t < T; ++t) {
+        const float* src = x + int64_t(t) * in;
+        float* dst = buf.data() + int64_t(t) * in;
+        for (int64_t g = 0; g < full; g += 16)
+            for (int k = 0; k < 8; ++k) {
+                dst[g + k] = src[g + 2 * k];
+                dst[g + 8 + k] = src[g + 2 * k + 1];
+            }
+        std::copy(src + full, src + in, dst + full);
+    }
+    return buf.data();
 }
 
 G4_INLINE void small_t_rows_body(float* out, const float* x, const WeightView& W, int T, int64_t o0, int64_t o1) {
@@ -211,7 +245,8 @@ int64_t sgemm_block_rows(int64_t in) { return std::max<int64_t>(16, (int64_t(1) 
 // The whole matmul in the calling thread (one expert inside a parallel loop over experts).
 void matmul_one_thread(float* out, const float* x, const WeightView& W, int T, std::vector<float>& w_block) {
     if (T < kBlasMinTokens) {
-        small_t_rows(out, x, W, T, 0, W.rows);
+        std::vector<float> x_layout;
+        small_t_rows(out, decode_x_layout(W, x, T, x_layout), W, T, 0, W.rows);
         return;
     }
     const int64_t block = sgemm_block_rows(W.cols);
@@ -243,9 +278,11 @@ void matmul_small_t(float* out, const float* x, const WeightView& W, int T) {
     const int64_t row_bytes = std::max<int64_t>(1, W.cols * static_cast<int64_t>(dtype_size(W.dtype)));
     const int64_t rows_per_block = std::max<int64_t>(1, (int64_t(64) << 10) / row_bytes);
     const int64_t blocks = (out_dim + rows_per_block - 1) / rows_per_block;
+    std::vector<float> x_layout;
+    const float* xl = decode_x_layout(W, x, T, x_layout);
 #pragma omp parallel for schedule(dynamic)
     for (int64_t b = 0; b < blocks; ++b)
-        small_t_rows(out, x, W, T, b * rows_per_block, std::min(out_dim, (b + 1) * rows_per_block));
+        small_t_rows(out, xl, W, T, b * rows_per_block, std::min(out_dim, (b + 1) * rows_per_block));
 }
 
 // The prefill path (T >= kBlasMinTokens): OpenBLAS sgemm, with every product and sum of matmul_ref but in sgemm's
