@@ -5,8 +5,6 @@
 #include <cstring>
 #include <vector>
 
-#include <omp.h>
-
 namespace gemma4 {
 
 namespace {
@@ -60,10 +58,10 @@ void Backend::moe_experts(float* out, const float* x, const int32_t* ids, const 
     }
 }
 
-// Experts in parallel when there are enough of them to keep every thread busy (a prompt: T·K routed rows spread over
-// most experts); a decode step's K experts go one after another, each matmul split across the threads.
+// Experts in parallel for a prompt (T·K routed rows spread over most experts keep every thread busy); a decode
+// step's K experts go one after another, each matmul split across the threads.
 void BlasBackend::moe_experts(float* out, const float* x, const int32_t* ids, const float* weights, const MoeExpertsShape& s) {
-    if (int64_t(s.T) * s.K >= 4 * int64_t(omp_get_max_threads()) * s.K && s.T >= kBlasMinTokens)
+    if (s.T >= kBlasMinTokens)
         moe_experts_blas(out, x, ids, weights, s);
     else
         Backend::moe_experts(out, x, ids, weights, s);

@@ -403,6 +403,8 @@ void moe_experts_blas(float* out, const float* x, const int32_t* ids, const floa
     const int T = s.T;
     require_float_dtype(s.gate_up->dtype);
     require_float_dtype(s.down->dtype);
+    constexpr int kMaxTopK = 64;  // the per-token ordering below sorts at most this many choices on the stack
+    if (K < 1 || K > kMaxTopK || K > E) throw Error("moe_experts: top-k " + std::to_string(K) + " of " + std::to_string(E) + " experts is not supported (1 ≤ k ≤ min(E, 64))");
     std::vector<std::vector<int32_t>> tokens(static_cast<size_t>(E)), slots(static_cast<size_t>(E));
     for (int t = 0; t < T; ++t)
         for (int j = 0; j < K; ++j) {
@@ -441,11 +443,10 @@ void moe_experts_blas(float* out, const float* x, const int32_t* ids, const floa
     for (int t = 0; t < T; ++t) {
         float* o = out + int64_t(t) * D;
         std::fill_n(o, D, 0.0f);
-        int js[64];
-        const int k = std::min(K, 64);
-        for (int j = 0; j < k; ++j) js[j] = j;
-        std::stable_sort(js, js + k, [&](int a, int b) { return ids[int64_t(t) * K + a] < ids[int64_t(t) * K + b]; });
-        for (int c = 0; c < k; ++c) {
+        int js[kMaxTopK];
+        for (int j = 0; j < K; ++j) js[j] = j;
+        std::stable_sort(js, js + K, [&](int a, int b) { return ids[int64_t(t) * K + a] < ids[int64_t(t) * K + b]; });
+        for (int c = 0; c < K; ++c) {
             const int j = js[c];
             const float w = weights[int64_t(t) * K + j];
             const float* yr = y.data() + (int64_t(t) * K + j) * D;
