@@ -77,8 +77,10 @@ Waveform load_audio(const std::string& path, int target_rate) {
         throw Error("audio file '" + path + "' holds no samples (" + std::to_string(info.frames) + " frames, " +
                     std::to_string(info.channels) + " channels, " + std::to_string(info.samplerate) + " Hz)");
     // The header's length decides the memory the samples (and their resampling) take: refuse a long one before
-    // decoding, whether it is a real hour of sound or a lying header (1 Hz, or a huge frame count).
-    if (const double seconds = static_cast<double>(info.frames) / info.samplerate; seconds > kAudioMaxFileSeconds) {
+    // decoding, whether it is a real hour of sound or a lying header (1 Hz). A stream of unknown length claims
+    // SF_COUNT_MAX frames; it is not judged here.
+    if (const double seconds = static_cast<double>(info.frames) / info.samplerate;
+        info.frames != SF_COUNT_MAX && seconds > kAudioMaxFileSeconds) {
         char text[64];
         std::snprintf(text, sizeof text, "%.0f s (%lld frames at %d Hz)", seconds, static_cast<long long>(info.frames), info.samplerate);
         throw Error("audio file '" + path + "' is too long: " + text + "; the longest file read is " +

@@ -145,16 +145,6 @@ bool is_supported_budget(int budget) {
 
 std::string budget_list() { return "70, 140, 280, 560, 1120"; }
 
-std::string read_text(const std::filesystem::path& p) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(p, ec)) throw Error(p.string() + ": is a directory, expected a file");
-    std::ifstream in(p, std::ios::binary);
-    if (!in) throw Error(p.string() + ": cannot open");
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
 // The size a PNG's IHDR declares (big-endian width and height after the 8-byte signature and the chunk's length and
 // type), for the message when stb_image refuses a size too large for its own int arithmetic. False if not a PNG.
 bool png_declared_size(FILE* f, uint32_t* width, uint32_t* height) {
@@ -170,6 +160,16 @@ bool png_declared_size(FILE* f, uint32_t* width, uint32_t* height) {
 std::string megapixel_limit_text(uint64_t w, uint64_t h) {
     return std::to_string(w) + "x" + std::to_string(h) + " = " + std::to_string(w * h) + " pixels, more than the " +
            std::to_string(kMaxImagePixels / 1000000) + " megapixels accepted";
+}
+
+std::string read_text(const std::filesystem::path& p) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(p, ec)) throw Error(p.string() + ": is a directory, expected a file");
+    std::ifstream in(p, std::ios::binary);
+    if (!in) throw Error(p.string() + ": cannot open");
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
 }
 
 }  // namespace

@@ -591,8 +591,8 @@ def audio_cases(c: Corpus):
     snd("rate-zero", wav(frames, rate=0), ["not an audio file"])
     snd("format-unsupported", wav(frames, fmt_tag=0x1234), ["not an audio file"])
     snd("channels-huge", wav(frames, channels=4000), ["not an audio file"])
-    snd("rate-one-hertz", wav(frames, rate=1), ["too long"])
-    snd("too-long", tone(10 * 60 + 1, rate=1000), ["too long"])
+    snd("rate-one-hertz", wav(frames, rate=1), ["600 s"])
+    snd("too-long", tone(10 * 60 + 1, rate=1000), ["600 s"])
     # Through `run`: the model takes 30 s of audio; a longer clip is refused, not silently cut.
     c.case("audio", "run-longer-than-30-s", ["run", "-m", "tiny-e2b", "-p", "Listen", "-n", "1", "--audio",
                                              c.file("audio/thirty-one-seconds.wav", tone(31, rate=8000))],
