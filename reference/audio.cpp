@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <mutex>
 
@@ -66,6 +67,7 @@ Waveform load_audio(const std::string& path, int target_rate) {
     std::error_code ec;
     if (!std::filesystem::exists(path, ec)) throw Error("audio file '" + path + "' not found");
     if (std::filesystem::is_directory(path, ec)) throw Error("audio file '" + path + "' is a directory");
+    if (std::filesystem::file_size(path, ec) == 0 && !ec) throw Error("audio file '" + path + "' is empty (0 bytes)");
 
     SF_INFO info{};
     SndFile f;
@@ -74,6 +76,16 @@ Waveform load_audio(const std::string& path, int target_rate) {
     if (info.frames <= 0 || info.channels <= 0 || info.samplerate <= 0)
         throw Error("audio file '" + path + "' holds no samples (" + std::to_string(info.frames) + " frames, " +
                     std::to_string(info.channels) + " channels, " + std::to_string(info.samplerate) + " Hz)");
+    // The header's length decides the memory the samples (and their resampling) take: refuse a long one before
+    // decoding, whether it is a real hour of sound or a lying header (1 Hz). A stream of unknown length claims
+    // SF_COUNT_MAX frames; it is not judged here.
+    if (const double seconds = static_cast<double>(info.frames) / info.samplerate;
+        info.frames != SF_COUNT_MAX && seconds > kAudioMaxFileSeconds) {
+        char text[64];
+        std::snprintf(text, sizeof text, "%.0f s (%lld frames at %d Hz)", seconds, static_cast<long long>(info.frames), info.samplerate);
+        throw Error("audio file '" + path + "' is too long: " + text + "; the longest file read is " +
+                    std::to_string(kAudioMaxFileSeconds) + " s, and the model hears at most 30 s");
+    }
 
     // Interleaved frames as float: libsndfile scales integer PCM to [-1, 1) (int16 / 32768), as the goldens' reader does.
     const int C = info.channels;

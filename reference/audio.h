@@ -12,6 +12,7 @@ namespace gemma4 {
 
 inline constexpr int kAudioSampleRate = 16000;          // the feature extractor accepts nothing else
 inline constexpr int kAudioMaxSamples = 480000;         // 30 s: the extractor's max_length (longer clips are cut)
+inline constexpr int kAudioMaxFileSeconds = 600;        // load_audio refuses longer (or empty) files before decoding
 inline constexpr int kMelBins = 128;
 inline constexpr int kMelFrameLength = 320;             // 20 ms window
 inline constexpr int kMelHop = 160;                     // 10 ms hop

@@ -103,7 +103,11 @@ Checkpoint Checkpoint::open(const std::string& name_or_dir) {
     if (config.name.empty()) config.name = fs::path(dir).parent_path().filename().string();
     WeightStore weights = WeightStore::open_dir(dir);
     WeightCheck check = check_weights(config, weights);
-    if (!check.ok()) throw Error(check.describe_errors(dir));
+    if (!check.ok()) {
+        std::string files;  // a missing tensor is in none of them: say which were read
+        for (const std::string& f : weights.files()) files += (files.empty() ? "" : ", ") + fs::path(f).filename().string();
+        throw Error(check.describe_errors(dir) + "\n  weights read from: " + files);
+    }
     if (!check.unexpected.empty()) {
         std::fprintf(stderr, "warning: %s: %zu tensor(s) not used by this model (transformers ignores them too):\n", dir.c_str(),
                      check.unexpected.size());

@@ -462,6 +462,7 @@ void validate_config(const ModelConfig& cfg, const std::string& where) {
     positive("text_config.head_dim", t.head_dim, 4096);
     positive("text_config.global_head_dim", t.global_head_dim, 4096);
     positive("text_config.sliding_window", t.sliding_window, 1 << 24);
+    positive("text_config.max_position_embeddings", t.max_position_embeddings, 1 << 24);
     if (t.head_dim % 2 || t.global_head_dim % 2) bad("text_config.head_dim", "head dims must be even for RoPE");
     if (static_cast<int>(t.layer_types.size()) != t.num_hidden_layers) bad("text_config.layer_types", "length differs from num_hidden_layers");
     for (int l = 0; l < t.num_hidden_layers; ++l) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -144,7 +145,26 @@ bool is_supported_budget(int budget) {
 
 std::string budget_list() { return "70, 140, 280, 560, 1120"; }
 
+// The size a PNG's IHDR declares (big-endian width and height after the 8-byte signature and the chunk's length and
+// type), for the message when stb_image refuses a size too large for its own int arithmetic. False if not a PNG.
+bool png_declared_size(FILE* f, uint32_t* width, uint32_t* height) {
+    unsigned char head[24];
+    std::fseek(f, 0, SEEK_SET);
+    if (std::fread(head, 1, sizeof head, f) != sizeof head) return false;
+    if (std::memcmp(head, "\x89PNG\r\n\x1a\n", 8) != 0 || std::memcmp(head + 12, "IHDR", 4) != 0) return false;
+    *width = (uint32_t(head[16]) << 24) | (uint32_t(head[17]) << 16) | (uint32_t(head[18]) << 8) | head[19];
+    *height = (uint32_t(head[20]) << 24) | (uint32_t(head[21]) << 16) | (uint32_t(head[22]) << 8) | head[23];
+    return true;
+}
+
+std::string megapixel_limit_text(uint64_t w, uint64_t h) {
+    return std::to_string(w) + "x" + std::to_string(h) + " = " + std::to_string(w * h) + " pixels, more than the " +
+           std::to_string(kMaxImagePixels / 1000000) + " megapixels accepted";
+}
+
 std::string read_text(const std::filesystem::path& p) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(p, ec)) throw Error(p.string() + ": is a directory, expected a file");
     std::ifstream in(p, std::ios::binary);
     if (!in) throw Error(p.string() + ": cannot open");
     std::ostringstream s;
@@ -164,17 +184,24 @@ Image load_image(const std::string& path) {
 
     // stbi_info reads only the header, so a crafted size is refused before any pixel memory is allocated.
     int w = 0, h = 0, channels = 0;
-    if (!stbi_info_from_file(f.get(), &w, &h, &channels))
-        throw Error(path + ": not a readable image (" + stbi_failure_reason() + "); PNG, JPEG, BMP, GIF, TGA, PSD and PNM are supported");
+    if (!stbi_info_from_file(f.get(), &w, &h, &channels)) {
+        const std::string reason = stbi_failure_reason();
+        if (uint32_t pw = 0, ph = 0; png_declared_size(f.get(), &pw, &ph) && uint64_t(pw) * ph > uint64_t(kMaxImagePixels))
+            throw Error(path + ": the PNG header declares " + megapixel_limit_text(pw, ph));
+        throw Error(path + ": not a readable image (" + reason + "); PNG, JPEG, BMP, GIF, TGA, PSD and PNM are supported");
+    }
     if (w <= 0 || h <= 0) throw Error(path + ": zero-size image (" + std::to_string(w) + "x" + std::to_string(h) + ")");
-    if (int64_t(w) * h > kMaxImagePixels)
-        throw Error(path + ": image is " + std::to_string(w) + "x" + std::to_string(h) + " = " + std::to_string(int64_t(w) * h) +
-                    " pixels, more than the " + std::to_string(kMaxImagePixels / 1000000) + " megapixels accepted");
+    if (int64_t(w) * h > kMaxImagePixels) throw Error(path + ": image is " + megapixel_limit_text(w, h));
 
     std::fseek(f.get(), 0, SEEK_SET);
     int n = 0;
     std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_file(f.get(), &w, &h, &n, 4), &stbi_image_free);
-    if (!px) throw Error(path + ": corrupt or truncated image (" + std::string(stbi_failure_reason()) + ")");
+    if (!px) {
+        // stb_image keeps the last message set, which may come from another format's probe ("Not a PNG" for a JPEG).
+        std::string why = stbi_failure_reason();
+        if (why.rfind("Not a", 0) == 0) why = "the data ends early or is damaged";
+        throw Error(path + ": corrupt or truncated image (" + why + ")");
+    }
 
     Image img;
     img.width = w;

@@ -7,6 +7,7 @@
 
 #include <bit>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,7 @@
 
 #include "dtype.h"
 #include "error.h"
+#include "safe_write.h"
 
 namespace gemma4 {
 
@@ -468,6 +470,59 @@ std::vector<std::byte> encode_npy(const std::string& descr, const std::vector<in
     return out;
 }
 
+// Where libzip writes the archive: straight into our temporary file. (libzip's own file source would write a second,
+// randomly named temporary beside it, which a signal arriving during zip_close could leave behind.) There is never an
+// archive to read back: STAT says "no such file", so libzip starts a new one.
+struct ZipOutput {
+    std::string path;
+    FILE* file = nullptr;
+    zip_error_t error;
+    explicit ZipOutput(std::string p) : path(std::move(p)) { zip_error_init(&error); }
+    ~ZipOutput() {
+        if (file != nullptr) std::fclose(file);
+        zip_error_fini(&error);
+    }
+};
+
+zip_int64_t zip_output_callback(void* state, void* data, zip_uint64_t length, zip_source_cmd_t command) {
+    auto* out = static_cast<ZipOutput*>(state);
+    const auto failed = [&](int zip_code) {
+        zip_error_set(&out->error, zip_code, errno);
+        return zip_int64_t{-1};
+    };
+    switch (command) {
+        case ZIP_SOURCE_SUPPORTS: return ZIP_SOURCE_SUPPORTS_WRITABLE;
+        case ZIP_SOURCE_STAT:  // no archive yet
+            zip_error_set(&out->error, ZIP_ER_READ, ENOENT);
+            return -1;
+        case ZIP_SOURCE_BEGIN_WRITE:
+            out->file = std::fopen(out->path.c_str(), "wb");
+            return out->file != nullptr ? 0 : failed(ZIP_ER_OPEN);
+        case ZIP_SOURCE_WRITE:
+            return std::fwrite(data, 1, length, out->file) == length ? static_cast<zip_int64_t>(length) : failed(ZIP_ER_WRITE);
+        case ZIP_SOURCE_SEEK_WRITE: {
+            const auto* args = ZIP_SOURCE_GET_ARGS(zip_source_args_seek_t, data, length, &out->error);
+            if (args == nullptr) return -1;
+            return fseeko(out->file, args->offset, args->whence) == 0 ? 0 : failed(ZIP_ER_SEEK);
+        }
+        case ZIP_SOURCE_TELL_WRITE: {
+            const off_t at = ftello(out->file);
+            return at >= 0 ? static_cast<zip_int64_t>(at) : failed(ZIP_ER_TELL);
+        }
+        case ZIP_SOURCE_COMMIT_WRITE: {
+            const int closed = std::fclose(out->file);  // flushes: a full disk shows here
+            out->file = nullptr;
+            return closed == 0 ? 0 : failed(ZIP_ER_WRITE);
+        }
+        case ZIP_SOURCE_ROLLBACK_WRITE:  // the TempFile removes what was written
+            if (out->file != nullptr) std::fclose(out->file);
+            out->file = nullptr;
+            return 0;
+        case ZIP_SOURCE_ERROR: return zip_error_to_data(&out->error, data, length);
+        default: return 0;  // open, read, close, seek, tell, remove, free: nothing to read back or free here
+    }
+}
+
 // The 22-byte end-of-central-directory record alone: an empty zip. libzip deletes instead of writing an
 // archive with no entries, but np.savez() with no arrays writes exactly this, and np.load reads it.
 void write_empty_zip(const std::string& path) {
@@ -592,12 +647,7 @@ NpzWriter::NpzWriter(std::string path) : path_(std::move(path)) {
     if (fs::is_directory(path_, ec)) throw Error("npz file '" + path_ + "' is a directory");
 }
 
-NpzWriter::~NpzWriter() {
-    if (!closed_) {
-        std::error_code ec;
-        fs::remove(path_ + ".tmp", ec);
-    }
-}
+NpzWriter::~NpzWriter() = default;  // nothing is on disk before close(), which cleans up after itself
 
 void NpzWriter::add_array(const std::string& name, const std::string& descr, const std::vector<int64_t>& shape,
                           const void* data, size_t itemsize) {
@@ -641,13 +691,23 @@ void NpzWriter::add_string(const std::string& name, const std::string& utf8) {
 
 void NpzWriter::close() {
     if (closed_) return;
-    const std::string tmp = path_ + ".tmp";
+    TempFile temp(path_);  // removed on every way out but commit()
+    const std::string& tmp = temp.path();
     if (entries_.empty()) {
         write_empty_zip(tmp);
     } else {
-        int code = 0;
-        zip_t* archive = zip_open(tmp.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &code);
-        if (archive == nullptr) fail_file(path_, "cannot create '" + tmp + "': " + zip_code_text(code));
+        ZipOutput output(tmp);
+        zip_error_t error;
+        zip_error_init(&error);
+        zip_source_t* target = zip_source_function_create(zip_output_callback, &output, &error);
+        zip_t* archive = target == nullptr ? nullptr : zip_open_from_source(target, ZIP_CREATE | ZIP_TRUNCATE, &error);
+        if (archive == nullptr) {
+            const std::string why = zip_error_strerror(&error);
+            if (target != nullptr) zip_source_free(target);
+            zip_error_fini(&error);
+            fail_file(path_, "cannot create '" + tmp + "': " + why);
+        }
+        zip_error_fini(&error);
         for (const Entry& e : entries_) {
             // The buffers stay alive in entries_ until zip_close has written them.
             zip_source_t* source = zip_source_buffer(archive, e.npy.data(), e.npy.size(), 0);
@@ -664,14 +724,10 @@ void NpzWriter::close() {
         if (zip_close(archive) != 0) {
             const std::string why = zip_strerror(archive);
             zip_discard(archive);
-            std::error_code ec;
-            fs::remove(tmp, ec);
             fail_file(path_, "cannot write '" + tmp + "': " + why);
         }
     }
-    std::error_code ec;
-    fs::rename(tmp, path_, ec);
-    if (ec) fail_file(path_, "cannot rename '" + tmp + "' into place: " + ec.message());
+    temp.commit();
     closed_ = true;
     entries_.clear();
     entries_.shrink_to_fit();
@@ -686,7 +742,8 @@ std::vector<NpyArray> read_npz(const std::string& path) {
     if (!fs::exists(status)) fail_file(path, "no such file");
     if (fs::is_directory(status)) fail_file(path, "is a directory, expected an .npz file");
     if (!fs::is_regular_file(status)) fail_file(path, "is not a regular file");
-    if (fs::file_size(path, ec) == 0) fail_file(path, "is empty (0 bytes), not a zip archive");
+    const uint64_t file_size = fs::file_size(path, ec);
+    if (file_size == 0) fail_file(path, "is empty (0 bytes), not a zip archive");
 
     int code = 0;
     zip_t* archive = zip_open(path.c_str(), ZIP_RDONLY, &code);
@@ -708,6 +765,10 @@ std::vector<NpyArray> read_npz(const std::string& path) {
                 fail_file(path, "entry " + std::to_string(i) + " has no name or size");
             const std::string name = st.name;
             if (!name.empty() && name.back() == '/') continue;  // a directory entry holds no array
+            // The central directory's sizes decide what is allocated: a compressed size beyond the file is a lie.
+            if ((st.valid & ZIP_STAT_COMP_SIZE) && st.comp_size > file_size)
+                fail_entry(path, name, "declared compressed size " + std::to_string(st.comp_size) + " is larger than the whole file (" +
+                                           std::to_string(file_size) + " bytes)");
             arrays.push_back(read_entry(archive, static_cast<zip_uint64_t>(i), st, path));
         }
     } catch (...) {

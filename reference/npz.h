@@ -36,13 +36,14 @@ struct NpyArray {
                                           // trailing NULs dropped, as numpy does
 };
 
-// Builds an .npz. Entries keep insertion order. Nothing is written until close(), which writes path + ".tmp"
-// (entries stored uncompressed, as np.savez does) and renames it to `path`, so an interrupted run leaves no
-// half file. Every add_* copies the data, so the caller's buffer may be reused at once.
+// Builds an .npz. Entries keep insertion order. Nothing is written until close(), which writes a temporary file
+// beside `path` (entries stored uncompressed, as np.savez does) and renames it to `path` (safe_write.h), so a failed
+// or interrupted run leaves no half file and an existing file at `path` intact. Every add_* copies the data, so the
+// caller's buffer may be reused at once.
 class NpzWriter {
 public:
     explicit NpzWriter(std::string path);
-    ~NpzWriter();  // if close() was not called (or failed), removes the temp file
+    ~NpzWriter();  // without close(), nothing was written
     NpzWriter(const NpzWriter&) = delete;
     NpzWriter& operator=(const NpzWriter&) = delete;
 

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "error.h"
+#include "safe_write.h"
 
 namespace gemma4 {
 
@@ -552,7 +553,8 @@ void write_safetensors_streamed(const std::string& path, const std::vector<Tenso
     // Pad with spaces (valid JSON whitespace) so the data section starts 8-byte aligned.
     header_text.append((8 - header_text.size() % 8) % 8, ' ');
 
-    const std::string tmp = path + ".tmp";
+    TempFile temp(path);  // removed on every way out but commit(): an interrupted write leaves no half file
+    const std::string& tmp = temp.path();
     {
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
         if (!out) fail_writing(path, "cannot create '" + tmp + "': " + errno_text());
@@ -578,26 +580,14 @@ void write_safetensors_streamed(const std::string& path, const std::vector<Tenso
                     done += n;
                 }
             }
-        } catch (...) {  // the producer failed (or was interrupted): leave no half file behind
+        } catch (...) {  // the producer failed (or was interrupted): the TempFile goes with it
             out.close();
-            std::error_code ec;
-            fs::remove(tmp, ec);
             throw;
         }
         out.close();
-        if (!out) {
-            std::error_code ec;
-            fs::remove(tmp, ec);
-            fail_writing(path, "write to '" + tmp + "' failed (disk full?)");
-        }
+        if (!out) fail_writing(path, "write to '" + tmp + "' failed (disk full?)");
     }
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    if (ec) {
-        std::error_code ignored;
-        fs::remove(tmp, ignored);
-        fail_writing(path, "cannot rename '" + tmp + "' into place: " + ec.message());
-    }
+    temp.commit();
 }
 
 }  // namespace gemma4

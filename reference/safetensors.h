@@ -90,8 +90,8 @@ struct TensorToWrite {
 };
 
 // Writes a .safetensors file readable by the huggingface library: tensors packed back to back in the given
-// order, header padded with spaces so the data section starts at a multiple of 8. Written to path + ".tmp",
-// then renamed, so an interrupted write never leaves a half file under `path`.
+// order, header padded with spaces so the data section starts at a multiple of 8. Written to a temporary
+// file beside `path`, then renamed (safe_write.h), so an interrupted write never leaves a half file under `path`.
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 

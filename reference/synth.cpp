@@ -11,6 +11,7 @@
 
 #include "error.h"
 #include "registry.h"
+#include "safe_write.h"
 #include "safetensors.h"
 
 namespace fs = std::filesystem;
@@ -99,12 +100,13 @@ uint64_t write_synthetic_checkpoint(const ModelConfig& cfg, const std::string& d
     });
 
     auto write_text = [&](const std::string& name, const std::string& text) {
-        const fs::path tmp = fs::path(dir) / (name + ".tmp");
-        std::ofstream out(tmp, std::ios::binary);
-        out << text;
-        out.close();
-        if (!out) throw Error((fs::path(dir) / name).string() + ": write failed");
-        fs::rename(tmp, fs::path(dir) / name);
+        const std::string path = (fs::path(dir) / name).string();
+        write_file_safely(path, [&](const std::string& tmp) {
+            std::ofstream out(tmp, std::ios::binary);
+            out << text;
+            out.close();
+            if (!out) throw Error(path + ": write failed (disk full?)");
+        });
     };
 
     const int n = static_cast<int>(shards.size());

@@ -23,6 +23,8 @@ namespace {
 using nlohmann::json;
 
 std::string read_text_file(const std::string& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) throw Error(path + ": is a directory, expected a file");
     std::ifstream in(path, std::ios::binary);
     if (!in) throw Error(path + ": cannot open file");
     std::ostringstream ss;
@@ -37,6 +39,7 @@ struct Utf8Char {
     size_t length;        // bytes; an invalid byte counts as a one-byte character
 };
 constexpr uint32_t kInvalidCodePoint = 0xFFFFFFFF;
+constexpr int64_t kMaxTokenId = (1 << 24) - 1;  // 64x Gemma 4's vocabulary; keeps the id tables' size sane
 
 // Decodes the character at text[i] with the rules of Rust's String::from_utf8 (no overlong forms, no surrogates,
 // nothing above U+10FFFF).
@@ -195,12 +198,13 @@ std::string string_pattern(const json& pattern, const std::string& where, const 
 }
 
 // A special-token entry of tokenizer_config.json: "<bos>", {"content": "<bos>", ...} or null.
-std::string config_token(const json& config, const char* key, const std::string& fallback) {
+std::string config_token(const json& config, const char* key, const std::string& fallback, const std::string& config_path) {
     auto it = config.find(key);
     if (it == config.end()) return fallback;
+    if (it->is_null()) return "";
     if (it->is_string()) return it->get<std::string>();
-    if (it->is_object() && it->contains("content")) return it->at("content").get<std::string>();
-    return "";
+    if (it->is_object() && it->contains("content") && it->at("content").is_string()) return it->at("content").get<std::string>();
+    throw Error(config_path + ": " + key + " must be a token string or {\"content\": \"...\"}, got " + it->dump());
 }
 
 int hex_digit(char h) {
@@ -216,6 +220,8 @@ uint64_t pair_key(int32_t left, int32_t right) {
 
 }  // namespace
 
+bool is_valid_utf8_text(std::string_view bytes) { return is_valid_utf8(bytes); }
+
 // ---- loading ----------------------------------------------------------------------------------------------------
 
 Tokenizer Tokenizer::load(const std::string& model_dir) {
@@ -225,8 +231,10 @@ Tokenizer Tokenizer::load(const std::string& model_dir) {
     if (!fs::exists(json_path)) throw Error(model_dir + ": no tokenizer.json in this directory");
     const fs::path config_path = dir / "tokenizer_config.json";
     Tokenizer tok = load_files(json_path.string(), fs::exists(config_path) ? config_path.string() : "");
-    if (const fs::path jinja = dir / "chat_template.jinja"; fs::exists(jinja))
+    if (const fs::path jinja = dir / "chat_template.jinja"; fs::exists(jinja)) {
         tok.chat_template_ = read_text_file(jinja.string());
+        if (!is_valid_utf8(tok.chat_template_)) throw Error(jinja.string() + ": not valid UTF-8 text (a Jinja template is text)");
+    }
     return tok;
 }
 
@@ -248,6 +256,7 @@ void Tokenizer::parse_tokenizer_json(const std::string& json_text) {
     } catch (const json::parse_error& e) {
         fail(std::string("not valid JSON (") + e.what() + ")");
     }
+    std::string section = "model";  // named in the message when a value has the wrong JSON type
     try {
         if (!root.is_object()) fail("not a JSON object");
         auto model_it = root.find("model");
@@ -268,11 +277,18 @@ void Tokenizer::parse_tokenizer_json(const std::string& json_text) {
         fuse_unk_ = model.value("fuse_unk", false);
         ignore_merges_ = model.value("ignore_merges", false);
 
+        section = "model.vocab";
         int32_t max_id = -1;
         vocab_.reserve(model.at("vocab").size());
+        std::unordered_map<int32_t, std::string> token_of_id;
         for (const auto& [token, id_json] : model.at("vocab").items()) {
+            // Ids index tables of max_id + 1 entries: bound them far above any vocabulary (Gemma 4 has 262144).
+            if (!id_json.is_number_integer() || id_json.get<int64_t>() < 0 || id_json.get<int64_t>() > kMaxTokenId)
+                fail("model.vocab entry '" + token + "' has id " + id_json.dump() + "; ids are integers from 0 to " +
+                     std::to_string(kMaxTokenId));
             const int32_t id = id_json.get<int32_t>();
-            if (id < 0) fail("vocab entry '" + token + "' has a negative id");
+            if (auto [it, fresh] = token_of_id.emplace(id, token); !fresh)
+                fail("model.vocab entries '" + it->second + "' and '" + token + "' share id " + std::to_string(id));
             vocab_.emplace(token, id);
             max_id = std::max(max_id, id);
         }
@@ -302,6 +318,7 @@ void Tokenizer::parse_tokenizer_json(const std::string& json_text) {
 
         // Merges, as "a b" strings (older files) or [a, b] pairs (token strings may then contain spaces). The rank is
         // the position in the list; a pair listed twice keeps its last rank, as a Rust HashMap collect does.
+        section = "model.merges";
         if (!model.contains("merges") || !model.at("merges").is_array()) fail("model has no \"merges\" list");
         const json& merges = model.at("merges");
         merges_.reserve(merges.size());
@@ -315,7 +332,7 @@ void Tokenizer::parse_tokenizer_json(const std::string& json_text) {
                     fail("merge #" + std::to_string(rank) + " '" + line + "' is not two tokens separated by one space");
                 left = line.substr(0, space);
                 right = line.substr(space + 1);
-            } else if (m.is_array() && m.size() == 2) {
+            } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
                 left = m[0].get<std::string>();
                 right = m[1].get<std::string>();
             } else {
@@ -332,6 +349,7 @@ void Tokenizer::parse_tokenizer_json(const std::string& json_text) {
             merges_[pair_key(left_id, right_id)] = MergeRule{static_cast<int32_t>(rank), merged_id};
         }
 
+        section = "normalizer";
         // Normalizer: Replace and Prepend steps, possibly inside a Sequence.
         const std::function<void(const json&)> add_normalizer = [&](const json& n) {
             if (n.is_null()) return;
@@ -349,6 +367,7 @@ void Tokenizer::parse_tokenizer_json(const std::string& json_text) {
         };
         if (root.contains("normalizer")) add_normalizer(root.at("normalizer"));
 
+        section = "pre_tokenizer";
         // Pre-tokenizer: Split on a plain string, possibly inside a Sequence.
         const std::function<void(const json&)> add_pre_tokenizer = [&](const json& p) {
             if (p.is_null()) return;
@@ -372,6 +391,7 @@ void Tokenizer::parse_tokenizer_json(const std::string& json_text) {
         };
         if (root.contains("pre_tokenizer")) add_pre_tokenizer(root.at("pre_tokenizer"));
 
+        section = "decoder";
         // Decoder: Replace, ByteFallback, Fuse and Strip, possibly inside a Sequence.
         const std::function<void(const json&)> add_decoder = [&](const json& d) {
             if (d.is_null()) return;
@@ -405,6 +425,7 @@ void Tokenizer::parse_tokenizer_json(const std::string& json_text) {
         };
         if (root.contains("decoder")) add_decoder(root.at("decoder"));
 
+        section = "post_processor";
         // Post-processor: only read to learn whether the files ask for a BOS in front; encode() adds it on request.
         if (root.contains("post_processor") && !root.at("post_processor").is_null()) {
             const json& post = root.at("post_processor");
@@ -420,8 +441,16 @@ void Tokenizer::parse_tokenizer_json(const std::string& json_text) {
         // twice keeps one id and the flags of its last entry.
         int32_t next_new_id = static_cast<int32_t>(vocab_.size());
         std::unordered_set<std::string> special_contents;
+        section = "added_tokens";
         if (root.contains("added_tokens")) {
+            if (!root.at("added_tokens").is_array()) fail("added_tokens must be a list of {\"content\": ..., \"id\": ...} objects");
             for (const json& a : root.at("added_tokens")) {
+                if (!a.is_object() || !a.contains("content") || !a.at("content").is_string())
+                    fail("added_tokens entry " + a.dump().substr(0, 60) + " has no \"content\" string");
+                // The id is not used (see above), but Hugging Face reads it as a u32 and refuses anything else.
+                if (a.contains("id") && !(a.at("id").is_number_unsigned() && a.at("id").get<uint64_t>() <= 0xFFFFFFFFu))
+                    fail("added_tokens entry '" + a.at("content").get<std::string>() + "' has id " + a.at("id").dump() +
+                         ", not an unsigned 32-bit integer");
                 AddedToken token;
                 token.content = a.at("content").get<std::string>();
                 if (token.content.empty()) continue;
@@ -477,7 +506,7 @@ void Tokenizer::parse_tokenizer_json(const std::string& json_text) {
             if (special_contents.count(o >= 0 ? decode_texts_[o] : id_text_[id])) id_known_[id] = 2;
         }
     } catch (const json::exception& e) {
-        fail(std::string("unexpected content (") + e.what() + ")");
+        fail("unexpected content in \"" + section + "\" (" + e.what() + ")");
     }
 }
 
@@ -494,18 +523,29 @@ void Tokenizer::parse_tokenizer_config(const std::string& config_path, const std
         }
         try {
             if (!config.is_object()) throw Error(config_path + ": not a JSON object");
+            for (const char* flag : {"add_bos_token", "add_eos_token"})
+                if (config.contains(flag) && !config.at(flag).is_boolean())
+                    throw Error(config_path + ": " + flag + " must be true or false, got " + config.at(flag).dump());
             add_bos_token_ = config.value("add_bos_token", add_bos_token_);
             add_eos_token_ = config.value("add_eos_token", false);
-            bos = config_token(config, "bos_token", bos);
-            eos = config_token(config, "eos_token", eos);
-            pad = config_token(config, "pad_token", pad);
-            if (auto it = config.find("chat_template"); it != config.end()) {
+            bos = config_token(config, "bos_token", bos, config_path);
+            eos = config_token(config, "eos_token", eos, config_path);
+            pad = config_token(config, "pad_token", pad, config_path);
+            if (auto it = config.find("chat_template"); it != config.end() && !it->is_null()) {
+                const auto bad_template = [&] {
+                    throw Error(config_path + ": chat_template must be a string or a list of {\"name\": ..., \"template\": \"...\"}, got " +
+                                it->dump().substr(0, 60));
+                };
                 if (it->is_string()) {
                     chat_template_ = it->get<std::string>();
                 } else if (it->is_array()) {  // [{"name": "default", "template": ...}, {"name": "tool_use", ...}]
-                    for (const json& named : *it)
+                    for (const json& named : *it) {
+                        if (!named.is_object() || !named.contains("template") || !named.at("template").is_string()) bad_template();
                         if (chat_template_.empty() || named.value("name", "") == "default")
                             chat_template_ = named.at("template").get<std::string>();
+                    }
+                } else {
+                    bad_template();
                 }
             }
         } catch (const json::exception& e) {

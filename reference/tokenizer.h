@@ -145,4 +145,8 @@ private:
     std::string chat_template_;
 };
 
+// True when `bytes` is valid UTF-8 by the rules Hugging Face's tokenizers apply (Rust's String::from_utf8: no overlong
+// forms, no surrogates): text the reference and transformers can both take as a prompt.
+bool is_valid_utf8_text(std::string_view bytes);
+
 }  // namespace gemma4

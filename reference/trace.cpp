@@ -77,6 +77,8 @@ TraceMeta trace_meta(const std::vector<NpyArray>& arrays, const std::string& pat
     text("meta.backend", &m.backend);
     text("meta.tool_version", &m.tool_version);
     if (const NpyArray* a = find_array(arrays, "meta.tokens")) {
+        if (a->shape.size() != 1)
+            throw Error(path + ": meta.tokens must be a 1-D list of token ids, got " + std::to_string(a->shape.size()) + " dimensions");
         try {
             m.tokens = a->to_i64();
         } catch (const Error& e) {

@@ -274,7 +274,7 @@ TEST_CASE("tokenizer: malformed tokenizer.json files are errors that name the fi
               .find("decoder 'ByteLevel'") != std::string::npos);
     CHECK(load_error("vocab_type.json",
                      small_tokenizer_json(R"({"type": "BPE", "vocab": {"a": "zero"}, "merges": []})"))
-              .find("unexpected content") != std::string::npos);
+              .find("model.vocab entry 'a' has id \"zero\"") != std::string::npos);
     CHECK(load_error("good.json", small_tokenizer_json(kSmallModel)).empty());
 
     const std::string good = write_temp("good2.json", small_tokenizer_json(kSmallModel));

@@ -37,6 +37,13 @@ std::vector<NpyArray> run_like_golden(const std::string& model, const std::vecto
     for (const NpyArray& a : golden)
         if (a.name.rfind("text.", 0) == 0) names.push_back(a.name);
     Checkpoint ck = Checkpoint::open(model);
+    for (size_t i = 0; i < meta.tokens.size(); ++i)
+        if (meta.tokens[i] < 0 || meta.tokens[i] >= ck.config.text.vocab_size)
+            throw Error(golden_path + ": meta.tokens: token id " + std::to_string(meta.tokens[i]) + " at position " + std::to_string(i) +
+                        " is outside the vocabulary of " + ck.config.name + " (" + std::to_string(ck.config.text.vocab_size) + " ids)");
+    if (static_cast<int64_t>(meta.tokens.size()) > ck.config.text.max_position_embeddings)
+        throw Error(golden_path + ": meta.tokens holds " + std::to_string(meta.tokens.size()) + " tokens, more than the context of " +
+                    ck.config.name + " (" + std::to_string(ck.config.text.max_position_embeddings) + " tokens)");
     if (!meta.config_hash.empty()) {
         const std::string ours = sha256_file_hex((std::filesystem::path(ck.dir) / "config.json").string());
         if (ours != meta.config_hash)
@@ -90,7 +97,12 @@ int cmd_check(int argc, char** argv) {
         reference = read_npz(ref_name);
     }
 
-    TraceDiff diff = compare_traces(candidate, reference, tol);
+    TraceDiff diff;
+    try {
+        diff = compare_traces(candidate, reference, tol);
+    } catch (const Error& e) {  // an array that is not numbers: name the files (the message names the array)
+        throw Error(cand_name + " vs " + ref_name + ": " + e.what());
+    }
     if (diff.probes.empty()) throw Error("the traces have no probe in common (" + cand_name + " vs " + ref_name + ")");
     std::printf("candidate: %s\nreference: %s\ntolerance: NMSE <= %.1e\n\n", cand_name.c_str(), ref_name.c_str(), tol);
     if (!args.has("--quiet")) {

@@ -278,14 +278,21 @@ int cmd_info(int argc, char** argv) {
         throw Error("--context must be a positive number of tokens, got " + args.get("--context"));
     if (!args.positional().empty()) throw Error("unexpected argument '" + args.positional()[0] + "'");
 
+    auto check_context = [&](const ModelConfig& cfg) {
+        if (context > cfg.text.max_position_embeddings)
+            throw Error("--context " + std::to_string(context) + " is beyond the model's context of " +
+                        std::to_string(cfg.text.max_position_embeddings) + " tokens (text_config.max_position_embeddings)");
+    };
     if (args.has("--variant")) {
         ModelConfig cfg = config_for_variant(args.get("--variant"));
+        check_context(cfg);
         const std::string source = "variant builder; published config values";
         if (args.has("--json")) std::printf("%s\n", to_json(cfg, source, nullptr, context).dump(2).c_str());
         else print_text(cfg, source, nullptr, context);
         return 0;
     }
     Checkpoint ck = Checkpoint::open(args.get("--model"));
+    check_context(ck.config);
     std::string source = ck.dir + "; " + std::to_string(ck.check.checked) + " tensors checked against the registry, all present with the right shape";
     if (!ck.check.ignored.empty()) source += "; " + std::to_string(ck.check.ignored.size()) + " ignored as transformers does";
     if (args.has("--json")) {

@@ -72,8 +72,8 @@ int cmd_run(int argc, char** argv) {
                               .c_str());
         return 0;
     }
-    const int max_new = static_cast<int>(args.get_int("--max-new-tokens", 64));
-    if (max_new < 0) throw Error("-n must be >= 0");
+    const long long max_new = args.get_int("--max-new-tokens", 64);
+    if (max_new < 0) throw Error("-n must be >= 0, got " + std::to_string(max_new));
     SamplingOptions sampling;
     sampling.temperature = std::stof(args.get("--temp", "0"));
     sampling.top_k = static_cast<int>(args.get_int("--top-k", 0));
@@ -84,15 +84,15 @@ int cmd_run(int argc, char** argv) {
     forward.backend = backend.get();
 
     Checkpoint ck = Checkpoint::open(args.get("--model", "tiny-e2b"));
+    if (max_new >= ck.config.text.max_position_embeddings)  // said before any work; checked with the prompt below
+        throw Error("-n " + std::to_string(max_new) + " leaves no room for a prompt in the model's context of " +
+                    std::to_string(ck.config.text.max_position_embeddings) + " tokens");
     std::unique_ptr<Tokenizer> tok;
     if (std::filesystem::exists(std::filesystem::path(ck.dir) / "tokenizer.json")) tok = std::make_unique<Tokenizer>(Tokenizer::load(ck.dir));
     forward.image_mask = parse_image_mask(args.get("--image-mask", "transformers"));
     std::string prompt_text;
     TextInput input = prompt_input(args, ck, tok.get(), *backend, nullptr, &prompt_text);
-    const int64_t limit = ck.config.text.max_position_embeddings;
-    if (int64_t(input.tokens.size()) + max_new > limit)
-        throw Error("the prompt (" + std::to_string(input.tokens.size()) + " tokens) plus -n " + std::to_string(max_new) +
-                    " exceeds the model's context of " + std::to_string(limit) + " tokens");
+    check_context(ck.config, static_cast<int64_t>(input.tokens.size()), max_new);
 
     TextModel model(ck);
     KvCache cache(model.config());
@@ -100,7 +100,7 @@ int cmd_run(int argc, char** argv) {
     std::string printed;
     if (args.has("--raw") && input.soft_positions.empty()) std::printf("%s", prompt_text.c_str());  // no template markup echoed
     std::fflush(stdout);
-    GenerateStats stats = generate(model, cache, input, max_new, stop_ids(ck, tok.get()), sampling, forward, [&](int32_t id) {
+    GenerateStats stats = generate(model, cache, input, static_cast<int>(max_new), stop_ids(ck, tok.get()), sampling, forward, [&](int32_t id) {
         generated.push_back(id);
         if (tok) {
             // Decode everything so far and print what is new: byte-fallback pieces only become text together.

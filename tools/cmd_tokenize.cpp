@@ -2,9 +2,12 @@
 // (the format of the golden files in assets/tokenizer/), one prompt, or an encoding-speed measurement.
 // Leaves out chat formatting (reference/chat.h) and batching.
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <climits>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -52,8 +55,11 @@ std::string join_ids(const std::vector<int32_t>& ids) {
 // Calls fn(line_number, line) for every line of `path` (a trailing '\r' is dropped).
 template <typename Fn>
 void for_each_line(const std::string& path, Fn fn) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) throw Error(path + ": no such file");
+    if (std::filesystem::is_directory(path, ec)) throw Error(path + ": is a directory, expected a text file");
     std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(path + ": cannot open file");
+    if (!in) throw Error(path + ": cannot open file: " + std::strerror(errno));
     size_t number = 0;
     for (std::string line; std::getline(in, line);) {
         if (!line.empty() && line.back() == '\r') line.pop_back();

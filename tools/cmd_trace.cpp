@@ -62,9 +62,7 @@ int cmd_trace(int argc, char** argv) {
     RecordingSink sink(globs);
     forward.image_mask = parse_image_mask(args.get("--image-mask", "transformers"));
     TextInput input = prompt_input(args, ck, tok.get(), *backend, &sink, &meta.prompt);
-    if (int64_t(input.tokens.size()) > ck.config.text.max_position_embeddings)
-        throw Error("the prompt has " + std::to_string(input.tokens.size()) + " tokens, more than the model's context of " +
-                    std::to_string(ck.config.text.max_position_embeddings));
+    check_context(ck.config, static_cast<int64_t>(input.tokens.size()), 0);
 
     forward.probes = &sink;
     TextModel model(ck);

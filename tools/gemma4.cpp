@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "error.h"
+#include "safe_write.h"
 
 namespace {
 
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
         print_help();
         return argc < 2 ? 2 : 0;
     }
+    gemma4::install_signal_cleanup();  // Ctrl-C while a trace or checkpoint is being written leaves no half file
     for (const Command& c : kCommands) {
         if (std::strcmp(argv[1], c.name) != 0) continue;
         try {

@@ -19,7 +19,7 @@ std::vector<Option> media_options() {
     return {
         {"--image", "", "FILE", "an image (PNG, JPEG, BMP, ...) placed before the prompt text; repeat for several"},
         {"--image-tokens", "", "N", "soft-token budget per image: 70, 140, 280, 560 or 1120 (default: the processor config's)"},
-        {"--audio", "", "FILE", "an audio clip (WAV, FLAC, OGG, ...; any rate, mixed to mono, resampled to 16 kHz)"},
+        {"--audio", "", "FILE", "an audio clip of at most 30 s (WAV, FLAC, OGG, ...; any rate, mixed to mono, resampled to 16 kHz)"},
         {"--image-mask", "", "RULE", "26B/31B image attention: transformers (default), 0246b4f, c308a309, jax, causal"},
     };
 }
@@ -54,9 +54,15 @@ TextInput prompt_input(const Args& args, const Checkpoint& ck, const Tokenizer* 
         for (const std::string& path : audios) {
             const auto t0 = std::chrono::steady_clock::now();
             Waveform wave = load_audio(path);
-            if (static_cast<int64_t>(wave.samples.size()) > kAudioMaxSamples)
-                std::fprintf(stderr, "warning: %s is %.1f s long; the model takes 30 s, so only the first 30 s are used "
-                             "(as transformers' feature extractor does)\n", path.c_str(), wave.samples.size() / double(kAudioSampleRate));
+            // transformers' feature extractor silently keeps the first 30 s; a run that hears a third of a clip
+            // should not look like one that heard it all, so the reference refuses instead.
+            if (static_cast<int64_t>(wave.samples.size()) > kAudioMaxSamples) {
+                char seconds[32];
+                std::snprintf(seconds, sizeof seconds, "%.2f", wave.samples.size() / double(kAudioSampleRate));
+                throw Error("audio file '" + path + "' is " + seconds + " s long; the model takes at most 30 s of audio (" +
+                            std::to_string(kAudioMaxSamples) + " samples at 16 kHz, the feature extractor's max_length): " +
+                            "cut it first, e.g. sox IN.wav OUT.wav trim 0 30");
+            }
             MelFeatures mel = log_mel_features(wave.samples);
             std::vector<float> soft = tower.encode(mel, probes, backend);
             const int count = static_cast<int>(soft.size() / cfg.text.hidden_size);
@@ -68,7 +74,7 @@ TextInput prompt_input(const Args& args, const Checkpoint& ck, const Tokenizer* 
 
     // The prompt with one placeholder per item, images first, then audio, then the text.
     std::vector<int32_t> ids;
-    const std::string text = args.get("--prompt");
+    const std::string text = prompt_arg(args);
     if (args.has("--raw")) {
         if (!args.has("--no-bos")) ids.push_back(cfg.text.bos_token_id);
         for (const MediaSoftTokens& m : media) ids.push_back(m.kind == MediaSoftTokens::Kind::Image ? cfg.image_token_id : cfg.audio_token_id);
@@ -78,6 +84,7 @@ TextInput prompt_input(const Args& args, const Checkpoint& ck, const Tokenizer* 
         if (prompt_text) *prompt_text = text;
     } else {
         if (tokenizer == nullptr) throw Error(ck.dir + ": no tokenizer.json, so -p cannot be tokenized");
+        require_chat_tokens(*tokenizer);
         ChatMessage user{"user", {}};
         for (const MediaSoftTokens& m : media)
             user.content.push_back(m.kind == MediaSoftTokens::Kind::Image ? ChatContent::image() : ChatContent::audio());

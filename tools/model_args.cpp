@@ -96,6 +96,32 @@ std::vector<Option> prompt_options() {
     };
 }
 
+std::string prompt_arg(const Args& args) {
+    std::string text = args.get("--prompt");
+    if (!is_valid_utf8_text(text))
+        throw Error("-p is not valid UTF-8 text; the tokenizer (as Hugging Face's, which takes a Python str) needs Unicode text");
+    return text;
+}
+
+void require_chat_tokens(const Tokenizer& tokenizer) {
+    for (const char* token : {"<|turn>", "<turn|>"})
+        if (tokenizer.token_id(token) < 0)
+            throw Error(tokenizer.path() + ": no " + token + " token, so -p cannot be put in the Gemma 4 chat format " +
+                        "(is this a Gemma 4 tokenizer? --raw sends -p as it is)");
+}
+
+void check_context(const ModelConfig& cfg, int64_t prompt_tokens, int64_t new_tokens) {
+    const int64_t context = cfg.text.max_position_embeddings;
+    const std::string where = " (text_config.max_position_embeddings of " + cfg.name + ")";
+    if (prompt_tokens > context)
+        throw Error("the prompt has " + std::to_string(prompt_tokens) + " tokens, more than the model's context of " +
+                    std::to_string(context) + " tokens" + where);
+    if (prompt_tokens + new_tokens > context)
+        throw Error("the prompt (" + std::to_string(prompt_tokens) + " tokens) plus -n " + std::to_string(new_tokens) +
+                    " exceeds the model's context of " + std::to_string(context) + " tokens" + where + "; at most -n " +
+                    std::to_string(context - prompt_tokens) + " fits");
+}
+
 std::vector<int32_t> prompt_ids(const Args& args, const std::string& model_dir, const Tokenizer* tokenizer, int32_t bos_id,
                                 int vocab_size, std::string* prompt_text) {
     if (int(args.has("--prompt")) + int(args.has("--tokens")) + int(args.has("--random-tokens")) != 1)
@@ -117,9 +143,10 @@ std::vector<int32_t> prompt_ids(const Args& args, const std::string& model_dir, 
         return ids;
     }
     if (tokenizer == nullptr) throw Error(model_dir + ": no tokenizer.json, so -p cannot be tokenized (use --tokens)");
-    std::string text = args.get("--prompt");
+    std::string text = prompt_arg(args);
     bool add_bos = !args.has("--no-bos");
     if (!args.has("--raw")) {
+        require_chat_tokens(*tokenizer);
         ChatOptions options = ChatOptions::from_template(tokenizer->chat_template());
         text = format_chat({ChatMessage::from_text("user", text)}, true, options);
         add_bos = false;  // the chat format writes <bos> itself

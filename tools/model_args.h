@@ -36,6 +36,15 @@ std::vector<int32_t> prompt_ids(const Args& args, const std::string& model_dir, 
 // The options above, for each command's option table.
 std::vector<Option> prompt_options();
 
+// -p's text; Error if it is not valid UTF-8 (a terminal in another encoding, a broken file piped in).
+std::string prompt_arg(const Args& args);
+// Error naming tokenizer.json when it lacks the chat format's turn tokens (a tokenizer of another model).
+void require_chat_tokens(const Tokenizer& tokenizer);
+
+// Errors when the prompt, or the prompt and `new_tokens` generated after it, would not fit in the model's context
+// (text_config.max_position_embeddings): positions beyond it were never trained. Call it before the model runs.
+void check_context(const ModelConfig& cfg, int64_t prompt_tokens, int64_t new_tokens);
+
 // The tower-timing options of image-info / audio-info: --time, --repeat N, and the backend options.
 struct TowerTiming {
     bool enabled = false;

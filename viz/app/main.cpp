@@ -28,6 +28,7 @@
 #include "long_trace.h"
 #include "panels.h"
 #include "png_io.h"
+#include "safe_write.h"
 #include "widgets.h"
 
 namespace gemma4::viz {
@@ -690,6 +691,7 @@ int run_interactive(const AppArgs& args) {
 
 int main(int argc, char** argv) {
     using namespace gemma4::viz;
+    gemma4::install_signal_cleanup();  // an interrupted screenshot or trace leaves no half file
     try {
         AppArgs args(argc, argv);
         if (args.has("--help")) {

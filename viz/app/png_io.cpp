@@ -4,17 +4,24 @@
 
 #include "png_io.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <unordered_map>
 
 #include "error.h"
 #include "image.h"
+#include "safe_write.h"
 
 namespace gemma4::viz {
 
 void write_png_rgb(const std::string& path, const std::vector<uint8_t>& rgb, int width, int height) {
     if (rgb.size() != static_cast<size_t>(width) * height * 3) throw Error(path + ": pixel buffer does not match " + std::to_string(width) + "x" + std::to_string(height));
-    if (stbi_write_png(path.c_str(), width, height, 3, rgb.data(), width * 3) == 0) throw Error(path + ": could not write the PNG");
+    // To a temporary name, renamed when complete: an interrupted screenshot leaves no half PNG (safe_write.h).
+    write_file_safely(path, [&](const std::string& tmp) {
+        if (stbi_write_png(tmp.c_str(), width, height, 3, rgb.data(), width * 3) == 0)
+            throw Error(path + ": could not write the PNG (" + tmp + ": " + std::strerror(errno) + ")");
+    });
 }
 
 PngStats png_stats(const std::string& path) {

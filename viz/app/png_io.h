@@ -9,7 +9,8 @@
 
 namespace gemma4::viz {
 
-// rgb: [height, width, 3], top row first. Error naming the file when it cannot be written.
+// rgb: [height, width, 3], top row first. Written to a temporary name and renamed; Error naming the file when it
+// cannot be written (an existing file is then left as it was).
 void write_png_rgb(const std::string& path, const std::vector<uint8_t>& rgb, int width, int height);
 
 struct PngStats {
