@@ -58,6 +58,13 @@ std::vector<double> linspace(double start, double stop, int num) {
 double hertz_to_mel_htk(double f) { return 2595.0 * std::log10(1.0 + f / 700.0); }
 double mel_to_hertz_htk(double m) { return 700.0 * (std::pow(10.0, m / 2595.0) - 1.0); }
 
+// Far beyond any recording (full scale is 1), and far below where float32 mel features overflow.
+constexpr float kMaxSampleMagnitude = 1e6f;
+
+// Longer files are refused rather than decoded whole (the model hears the first 30 s; a few hundred kilobytes of
+// FLAC or Vorbis can claim hours).
+constexpr int kMaxSourceSeconds = 600;
+
 int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
 }  // namespace
@@ -87,25 +94,45 @@ Waveform load_audio(const std::string& path, int target_rate) {
                     std::to_string(kAudioMaxFileSeconds) + " s, and the model hears at most 30 s");
     }
 
-    // Interleaved frames as float: libsndfile scales integer PCM to [-1, 1) (int16 / 32768), as the goldens' reader does.
+    // Decoding goes a block at a time until the stream ends: info.frames is only what the header claims (a stream of unknown
+    // length claims 2^63-1), so it sizes nothing. Each block is mixed to mono as it arrives: the mean of the channels
+    // (the processor's force_mono does the same). libsndfile scales integer PCM to [-1, 1) (int16 / 32768), as the
+    // goldens' reader does.
     const int C = info.channels;
-    std::vector<float> interleaved(static_cast<size_t>(info.frames) * C);
-    const sf_count_t got = sf_readf_float(f.handle, interleaved.data(), info.frames);
-    if (got <= 0) throw Error("audio file '" + path + "': no samples could be decoded (" + sf_strerror(f.handle) + ")");
+    const int64_t max_frames = static_cast<int64_t>(kMaxSourceSeconds) * info.samplerate;
+    const sf_count_t block_frames = std::max(1, 65536 / C);
+    std::vector<float> block(static_cast<size_t>(block_frames) * C);
+    std::vector<float> mono;
+    for (sf_count_t got; (got = sf_readf_float(f.handle, block.data(), block_frames)) > 0;) {
+        if (static_cast<int64_t>(mono.size()) + got > max_frames)
+            throw Error("audio file '" + path + "' is longer than " + std::to_string(kMaxSourceSeconds) +
+                        " s; the model hears only the first " + std::to_string(kAudioMaxSamples / kAudioSampleRate) +
+                        " s, so cut the clip first");
+        for (size_t i = 0; i < static_cast<size_t>(got) * C; ++i) {
+            // A float file can hold anything: NaN, infinities, or values so large that the float32 FFT overflows.
+            // Recorded audio lies in [-1, 1] (a little beyond when clipped); refuse what no recording holds.
+            const float v = block[i];
+            if (std::isfinite(v) && std::abs(v) <= kMaxSampleMagnitude) continue;
+            char value[32];
+            std::snprintf(value, sizeof value, "%g", static_cast<double>(v));
+            throw Error("audio file '" + path + "': sample " + std::to_string(mono.size() + i / C) +
+                        (C > 1 ? " of channel " + std::to_string(i % C) : "") + " is " +
+                        (std::isnan(v) ? "NaN" : std::isinf(v) ? "infinite" : value) +
+                        "; audio samples lie in [-1, 1] (corrupt float data?)");
+        }
+        for (sf_count_t i = 0; i < got; ++i) {
+            double sum = 0;
+            for (int c = 0; c < C; ++c) sum += block[static_cast<size_t>(i) * C + c];
+            mono.push_back(static_cast<float>(sum / C));
+        }
+    }
+    if (mono.empty()) throw Error("audio file '" + path + "': no samples could be decoded (" + sf_strerror(f.handle) + ")");
+    const sf_count_t got = static_cast<sf_count_t>(mono.size());
 
     Waveform w;
     w.source_rate = info.samplerate;
     w.source_channels = C;
     w.source_seconds = static_cast<double>(got) / info.samplerate;
-
-    // Mix to mono: the mean of the channels (the processor's force_mono does the same).
-    std::vector<float> mono(static_cast<size_t>(got));
-    for (sf_count_t i = 0; i < got; ++i) {
-        double sum = 0;
-        for (int c = 0; c < C; ++c) sum += interleaved[static_cast<size_t>(i) * C + c];
-        mono[i] = static_cast<float>(sum / C);
-    }
-
     w.sample_rate = target_rate;
     if (info.samplerate == target_rate) {
         w.samples = std::move(mono);

@@ -30,7 +30,8 @@ struct Waveform {
 // a rate other than target_rate is converted with libsamplerate (SRC_SINC_BEST_QUALITY). Samples are otherwise
 // untouched: no normalisation, no trimming — digital silence is valid input and gives the constant feature
 // ln(0.001) ≈ −6.91 in every mel bin. Error naming the file when it is missing, is not audio libsndfile can read,
-// or holds no samples.
+// holds no samples, is longer than 10 minutes (the model hears 30 s; decoding stops there), or holds a sample that is
+// NaN, infinite or beyond ±10^6 (corrupt float data).
 Waveform load_audio(const std::string& path, int target_rate = kAudioSampleRate);
 
 // Log-mel features of one 16 kHz clip, exactly as Gemma4AudioFeatureExtractor computes them for a batch of one:

@@ -300,7 +300,7 @@ ModelConfig parse_config_json(const std::string& json_text, const std::string& f
     json j;
     try {
         j = json::parse(json_text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, and out_of_range for a number such as 1e400
         throw Error(file + ": not valid JSON (" + std::string(e.what()) + ")");
     }
     if (!j.is_object()) throw Error(file + ": expected a JSON object at the top level");

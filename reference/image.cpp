@@ -172,6 +172,44 @@ std::string read_text(const std::filesystem::path& p) {
     return s.str();
 }
 
+// Debian's stb_image (2.27) writes past its 257-entry Huffman tables when a JPEG's DHT segment declares more than 256
+// codes; upstream 2.28 refuses that ("bad size list"). Until Debian ships the fix, the same check runs here, before
+// stb sees the file. Walks the marker segments the way stb_image reads them — by their lengths, and through the
+// entropy-coded data of each scan to the next marker, so DHT segments between the scans of a progressive JPEG are
+// seen too — and reads each table's 16 code counts (zeros past the end of the file, as stbi__get8 gives).
+// Returns the problem, or "" (also for files that are not JPEGs).
+std::string jpeg_huffman_problem(const std::string& bytes) {
+    const auto at = [&](size_t i) -> unsigned { return i < bytes.size() ? static_cast<unsigned char>(bytes[i]) : 0u; };
+    if (at(0) != 0xFF || at(1) != 0xD8) return "";
+    for (size_t i = 2; i + 1 < bytes.size();) {
+        const unsigned marker = at(i + 1);
+        if (at(i) != 0xFF || marker == 0xFF) {  // entropy-coded data, or a fill byte before a marker
+            ++i;
+            continue;
+        }
+        if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {  // stuffed 0xFF, TEM, RSTn
+            i += 2;
+            continue;
+        }
+        if (marker == 0xD9) break;  // end of image
+        const size_t length = (at(i + 2) << 8) | at(i + 3);
+        if (marker == 0xC4) {  // DHT: [class/id][16 code counts][that many symbols], repeated
+            size_t p = i + 4;
+            for (int64_t left = int64_t(length) - 2; left > 0;) {
+                unsigned codes = 0;
+                for (size_t k = 1; k <= 16; ++k) codes += at(p + k);
+                if (codes > 256)
+                    return "a Huffman table at byte " + std::to_string(p) + " declares " + std::to_string(codes) +
+                           " codes, more than the 256 a JPEG may have";
+                p += 17 + codes;
+                left -= 17 + int64_t(codes);
+            }
+        }
+        i += 2 + length;
+    }
+    return "";
+}
+
 }  // namespace
 
 Image load_image(const std::string& path) {
@@ -181,6 +219,14 @@ Image load_image(const std::string& path) {
     std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
     if (!f) throw Error(path + ": cannot open the image file");
     if (std::filesystem::file_size(path, ec) == 0) throw Error(path + ": empty file (0 bytes), not an image");
+
+    {
+        std::ifstream in(path, std::ios::binary);
+        std::ostringstream bytes;
+        bytes << in.rdbuf();
+        if (const std::string problem = jpeg_huffman_problem(bytes.str()); !problem.empty())
+            throw Error(path + ": corrupt JPEG: " + problem);
+    }
 
     // stbi_info reads only the header, so a crafted size is refused before any pixel memory is allocated.
     int w = 0, h = 0, channels = 0;

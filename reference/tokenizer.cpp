@@ -253,7 +253,7 @@ void Tokenizer::parse_tokenizer_json(const std::string& json_text) {
     json root;
     try {
         root = json::parse(json_text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, and out_of_range for a number such as 1e400
         fail(std::string("not valid JSON (") + e.what() + ")");
     }
     std::string section = "model";  // named in the message when a value has the wrong JSON type
@@ -518,7 +518,7 @@ void Tokenizer::parse_tokenizer_config(const std::string& config_path, const std
         json config;
         try {
             config = json::parse(json_text);
-        } catch (const json::parse_error& e) {
+        } catch (const json::exception& e) {  // parse_error, and out_of_range for a number such as 1e400
             throw Error(config_path + ": not valid JSON (" + e.what() + ")");
         }
         try {

@@ -236,6 +236,96 @@ TEST_CASE("audio: load_audio errors name the file; silence works") {
     CHECK_THROWS_AS(log_mel_features({}), Error);
 }
 
+namespace {
+
+// A mono 16 kHz IEEE-float WAV holding `samples`, byte by byte (libsndfile would not write NaN for us).
+std::string float_wav(const std::vector<float>& samples) {
+    std::string out;
+    auto u32 = [&](uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); };
+    auto u16 = [&](uint16_t v) { out.append(reinterpret_cast<const char*>(&v), 2); };
+    const uint32_t data_bytes = static_cast<uint32_t>(samples.size() * 4);
+    out += "RIFF";
+    u32(36 + data_bytes);
+    out += "WAVEfmt ";
+    u32(16);
+    u16(3);  // WAVE_FORMAT_IEEE_FLOAT
+    u16(1);  // channels
+    u32(16000);
+    u32(16000 * 4);
+    u16(4);
+    u16(32);
+    out += "data";
+    u32(data_bytes);
+    out.append(reinterpret_cast<const char*>(samples.data()), data_bytes);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("audio: a float file with NaN, infinite or absurd samples is refused (fuzz finding)") {
+    // fuzz_audio: a float WAV whose data held NaN gave NaN mel features, which the tower would have run on.
+    test::TempDir dir("gemma4_audio");
+    const std::string path = dir.file("corrupt.wav");
+    struct Case {
+        float bad;
+        const char* shown;
+    };
+    for (const Case& c : {Case{std::nanf(""), "is NaN"}, Case{INFINITY, "is infinite"}, Case{-1e30f, "is -1e+30"}}) {
+        CAPTURE(c.shown);
+        std::ofstream(path, std::ios::binary) << float_wav({0.0f, 0.5f, c.bad, 0.0f});
+        CHECK_THROWS_WITH_AS(load_audio(path), doctest::Contains(("'" + path + "': sample 2 " + c.shown).c_str()), Error);
+    }
+    std::ofstream(path, std::ios::binary) << float_wav({0.0f, 0.5f, -1.5f, 0.0f});  // clipped, but audio
+    CHECK(load_audio(path).samples.size() == 4);
+}
+
+TEST_CASE("audio: a stream of unknown length is decoded to its end, and hours of audio are refused (fuzz finding)") {
+    // fuzz_audio: an Ogg Vorbis file whose last page fails its CRC makes libsndfile report 2^63-1 frames (length
+    // unknown); load_audio sized a vector by that and died of std::length_error.
+    test::TempDir dir("gemma4_audio");
+    const std::string ogg = dir.file("broken_end.ogg");
+    {
+        SF_INFO info{};
+        info.samplerate = 16000;
+        info.channels = 2;
+        info.format = SF_FORMAT_OGG | SF_FORMAT_VORBIS;
+        SNDFILE* f = sf_open(ogg.c_str(), SFM_WRITE, &info);
+        REQUIRE(f != nullptr);
+        const std::vector<float> frames(2 * 3200, 0.25f);
+        sf_writef_float(f, frames.data(), 3200);
+        sf_close(f);
+    }
+    std::string bytes;
+    {
+        std::ifstream in(ogg, std::ios::binary);
+        bytes.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    const size_t last_page = bytes.rfind("OggS");
+    REQUIRE(last_page != std::string::npos);
+    const size_t payload = last_page + 27 + static_cast<unsigned char>(bytes[last_page + 26]);
+    REQUIRE(payload + 2 < bytes.size());
+    bytes[payload + 2] = static_cast<char>(bytes[payload + 2] ^ 0x5a);  // the page's CRC no longer matches
+    std::ofstream(ogg, std::ios::binary) << bytes;
+    SF_INFO info{};
+    SNDFILE* probe = sf_open(ogg.c_str(), SFM_READ, &info);
+    REQUIRE(probe != nullptr);
+    sf_close(probe);
+    CHECK(info.frames == SF_COUNT_MAX);  // what made the old code allocate 2^63 floats
+    try {
+        const Waveform w = load_audio(ogg);
+        CHECK(w.samples.size() > 0);
+        CHECK(w.samples.size() <= 3200);
+    } catch (const Error& e) {  // refusing the broken page is fine too, with the file named
+        CHECK(test::contains(e.what(), ogg));
+    }
+
+    // 601 s at 1 kHz (a 0.6 MB file): longer than load_audio decodes.
+    const std::string long_wav = dir.file("long.wav");
+    write_wav(long_wav, std::vector<float>(601000, 0.0f), 1000, 1);
+    CHECK_THROWS_WITH_AS(load_audio(long_wav), doctest::Contains(("'" + long_wav + "' is longer than 600 s").c_str()),
+                         Error);
+}
+
 TEST_CASE("audio: gemma4 audio-info") {
     test::CliResult r = test::run_cli("audio-info --audio " + sample_wav().string() + " --json");
     CHECK(r.exit_code == 0);

@@ -313,6 +313,13 @@ TEST_CASE("config.json errors name the file and the field") {
            "subsampling_conv_channels");
 }
 
+TEST_CASE("config.json: a number beyond double range is an Error naming the file (fuzz finding)") {
+    // fuzz_config: nlohmann throws out_of_range (not parse_error) for 1e400, which escaped parse_config_json.
+    CHECK_THROWS_WITH_AS(parse_config_json(R"({"model_type": "gemma4_text", "rms_norm_eps": 100000000001e308})",
+                                           "/models/x/config.json"),
+                         doctest::Contains("/models/x/config.json: not valid JSON"), Error);
+}
+
 TEST_CASE("config_for_variant knows the released names and lists them otherwise") {
     CHECK(config_for_variant("E2B").text.hidden_size == 1536);
     CHECK(config_for_variant("gemma-4-31b").text.hidden_size == 5376);

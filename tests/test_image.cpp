@@ -304,6 +304,24 @@ TEST_CASE("image: load_image errors name the file and the problem") {
     expect_error(dir.file("huger.png"), "huger.png");
 }
 
+TEST_CASE("image: a JPEG Huffman table with more than 256 codes is refused before stb_image reads it (fuzz finding)") {
+    // fuzz_image: Debian's stb_image 2.27 wrote past its 257-entry size table for such a DHT segment (UBSan:
+    // "index 257 out of bounds" in stbi__build_huffman), during stbi_info already.
+    test::TempDir dir("g4img");
+    std::string jpeg("\xFF\xD8\xFF\xC4\x00\x13\x00", 7);  // SOI, DHT of length 19: one DC table, id 0
+    jpeg += std::string(16, '\x20');                          // 16 x 32 = 512 codes declared
+    jpeg += std::string("\xFF\xD9", 2);                       // EOI
+    write_bytes(dir.file("huffman.jpg"), jpeg);
+    CHECK_THROWS_WITH_AS(load_image(dir.file("huffman.jpg")),
+                         doctest::Contains((dir.file("huffman.jpg") + ": corrupt JPEG: a Huffman table at byte 6 declares 512 codes").c_str()),
+                         Error);
+    // The same table after the first scan of a progressive JPEG (entropy-coded bytes, a stuffed 0xFF00, an RST).
+    std::string later("\xFF\xD8\xFF\xDA\x00\x02\x12\x34\xFF\x00\x56\xFF\xD0\x78", 14);
+    later += jpeg.substr(2);
+    write_bytes(dir.file("later.jpg"), later);
+    CHECK_THROWS_WITH_AS(load_image(dir.file("later.jpg")), doctest::Contains("declares 512 codes"), Error);
+}
+
 TEST_CASE("image: the default budget comes from processor_config.json") {
     CHECK(default_image_budget(resolve_model_dir("tiny-e2b")) == 280);
     test::TempDir dir("g4img");

@@ -239,6 +239,15 @@ TEST_CASE("tokenizer: synthetic tokenizers cover lstrip/rstrip/single_word/norma
     CHECK(b.pad_id() == -1);                   // ... and no "<pad>"
 }
 
+TEST_CASE("tokenizer: a number beyond double range is an Error naming the file (fuzz finding)") {
+    // nlohmann throws out_of_range (not parse_error) for 1e400, which escaped both parsers.
+    CHECK(load_error("huge_number.json", R"({"model": {"dropout": 1e400}})").find("not valid JSON") != std::string::npos);
+    const std::string good = write_temp("good_for_huge.json", small_tokenizer_json(kSmallModel));
+    const std::string config = write_temp("huge_config.json", R"({"add_bos_token": 1e400})");
+    CHECK_THROWS_WITH_AS(Tokenizer::load_files(good, config), doctest::Contains(config + ": not valid JSON"),
+                         gemma4::Error);
+}
+
 TEST_CASE("tokenizer: the tiny test model's tokenizer matches its goldens") {
     const std::string dir = std::string(GEMMA4_ASSETS_DIR) + "/models/tiny-e2b";
     if (!fs::exists(dir + "/tokenizer.json") || !fs::exists(kAssets + "/tiny.ids.txt")) {

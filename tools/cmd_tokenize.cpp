@@ -73,7 +73,7 @@ void tokenize_jsonl(const Tokenizer& tok, const std::string& path, bool add_bos)
         nlohmann::json value;
         try {
             value = nlohmann::json::parse(line);
-        } catch (const nlohmann::json::parse_error& e) {
+        } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for 1e400
             throw Error(path + ":" + std::to_string(number) + ": not valid JSON (" + e.what() + ")");
         }
         if (!value.is_string()) throw Error(path + ":" + std::to_string(number) + ": expected a JSON string");

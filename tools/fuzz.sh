@@ -65,7 +65,13 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
     CC=clang CXX=clang++ cmake -S . -B "$build" -DGEMMA4_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DGEMMA4_VIZ=OFF -DGEMMA4_OPENCL=OFF -DGEMMA4_TESTS=OFF >/dev/null
 fi
-cmake --build "$build" -j "${FUZZ_BUILD_JOBS:-$(nproc)}" --target "${targets[@]/#/fuzz_}"
+mkdir -p "$build/logs"
+echo "fuzz.sh: building ${#targets[@]} target(s) in $build/ (log: $build/logs/build.log)"
+if ! cmake --build "$build" -j "${FUZZ_BUILD_JOBS:-$(nproc)}" --target "${targets[@]/#/fuzz_}" >"$build/logs/build.log" 2>&1; then
+    tail -40 "$build/logs/build.log" >&2
+    echo "fuzz.sh: the build failed" >&2
+    exit 2
+fi
 
 # One run: the committed seeds are copied (never moved) into the working corpus, findings land in their own folder.
 run_one() {
@@ -78,6 +84,7 @@ run_one() {
     if [ -f "tests/fuzz/$t.dict" ]; then dict=("-dict=tests/fuzz/$t.dict"); fi
     OMP_NUM_THREADS=1 ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}" \
     UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
+    LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=tests/fuzz/lsan.supp:print_suppressions=0}" \
         "$build/fuzz/fuzz_$t" "$corpus" "${dict[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -malloc_limit_mb=2048 -max_len="${max_len[$t]:-65536}" -artifact_prefix="$findings/" -print_final_stats=1 \
         >"$log" 2>&1 || true
