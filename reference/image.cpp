@@ -172,9 +172,11 @@ std::string read_text(const std::filesystem::path& p) {
     return s.str();
 }
 
-// Debian's stb_image (2.27) writes past its 257-entry Huffman tables when a JPEG's DHT segment declares more than 256
-// codes; upstream 2.28 refuses that ("bad size list"). Until Debian ships the fix, the same check runs here, before
-// stb sees the file. Walks the marker segments the way stb_image reads them — by their lengths, and through the
+// Debian's stb_image is 2.27 (packaged from git, 2022-09); 2.28 fixed bugs that a hostile file reaches. Until Debian
+// ships it, the files that reach them are refused here, before stb sees them (each found by tests/fuzz/fuzz_image).
+//
+// A JPEG whose DHT segment declares more than 256 Huffman codes makes stb write past its 257-entry tables (2.28 refuses
+// it: "bad size list"). Walks the marker segments the way stb_image reads them — by their lengths, and through the
 // entropy-coded data of each scan to the next marker, so DHT segments between the scans of a progressive JPEG are
 // seen too — and reads each table's 16 code counts (zeros past the end of the file, as stbi__get8 gives).
 // Returns the problem, or "" (also for files that are not JPEGs).
@@ -210,6 +212,29 @@ std::string jpeg_huffman_problem(const std::string& bytes) {
     return "";
 }
 
+// A binary PNM (P5 / P6) whose width, height or maximum value does not fit an int: stb accumulates the digits in an
+// int without an overflow check (2.28 refuses numbers above 2^31/10). Skips white space and '#' comments between the
+// numbers as stbi__pnm_skip_whitespace does. Returns the problem, or "" (also for files that are not P5 / P6).
+std::string pnm_header_problem(const std::string& bytes) {
+    if (bytes.size() < 2 || bytes[0] != 'P' || (bytes[1] != '5' && bytes[1] != '6')) return "";
+    const auto is_space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
+    size_t i = 2;
+    for (const char* field : {"width", "height", "maximum value"}) {
+        while (i < bytes.size() && (is_space(bytes[i]) || bytes[i] == '#')) {
+            if (bytes[i] == '#')
+                while (i < bytes.size() && bytes[i] != '\n' && bytes[i] != '\r') ++i;
+            else
+                ++i;
+        }
+        int64_t value = 0;
+        for (; i < bytes.size() && bytes[i] >= '0' && bytes[i] <= '9'; ++i) {
+            value = value * 10 + (bytes[i] - '0');
+            if (value > INT32_MAX) return std::string("the ") + field + " in the PNM header does not fit 32 bits";
+        }
+    }
+    return "";
+}
+
 }  // namespace
 
 Image load_image(const std::string& path) {
@@ -226,6 +251,8 @@ Image load_image(const std::string& path) {
         bytes << in.rdbuf();
         if (const std::string problem = jpeg_huffman_problem(bytes.str()); !problem.empty())
             throw Error(path + ": corrupt JPEG: " + problem);
+        if (const std::string problem = pnm_header_problem(bytes.str()); !problem.empty())
+            throw Error(path + ": corrupt PNM image: " + problem);
     }
 
     // stbi_info reads only the header, so a crafted size is refused before any pixel memory is allocated.

@@ -322,6 +322,19 @@ TEST_CASE("image: a JPEG Huffman table with more than 256 codes is refused befor
     CHECK_THROWS_WITH_AS(load_image(dir.file("later.jpg")), doctest::Contains("declares 512 codes"), Error);
 }
 
+TEST_CASE("image: a PNM header number beyond 32 bits is refused before stb_image reads it (fuzz finding)") {
+    // fuzz_image: stb_image 2.27 accumulated "P5 555555555555..." in an int (UBSan: signed integer overflow).
+    test::TempDir dir("g4img");
+    write_bytes(dir.file("wide.pgm"), "P5 # a comment\n4 2 255\n" + std::string(8, '\x80'));
+    CHECK(load_image(dir.file("wide.pgm")).width == 4);
+    write_bytes(dir.file("huge.pgm"), "P5 # a comment\n4 5555555555 255\n" + std::string(8, '\x80'));
+    CHECK_THROWS_WITH_AS(load_image(dir.file("huge.pgm")),
+                         doctest::Contains((dir.file("huge.pgm") + ": corrupt PNM image: the height").c_str()), Error);
+    write_bytes(dir.file("maxval.ppm"), "P6\n1 1\n99999999999\n");
+    CHECK_THROWS_WITH_AS(load_image(dir.file("maxval.ppm")), doctest::Contains("the maximum value in the PNM header"),
+                         Error);
+}
+
 TEST_CASE("image: the default budget comes from processor_config.json") {
     CHECK(default_image_budget(resolve_model_dir("tiny-e2b")) == 280);
     test::TempDir dir("g4img");

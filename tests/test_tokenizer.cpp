@@ -244,8 +244,21 @@ TEST_CASE("tokenizer: a number beyond double range is an Error naming the file (
     CHECK(load_error("huge_number.json", R"({"model": {"dropout": 1e400}})").find("not valid JSON") != std::string::npos);
     const std::string good = write_temp("good_for_huge.json", small_tokenizer_json(kSmallModel));
     const std::string config = write_temp("huge_config.json", R"({"add_bos_token": 1e400})");
-    CHECK_THROWS_WITH_AS(Tokenizer::load_files(good, config), doctest::Contains(config + ": not valid JSON"),
+    CHECK_THROWS_WITH_AS(Tokenizer::load_files(good, config), doctest::Contains((config + ": not valid JSON").c_str()),
                          gemma4::Error);
+}
+
+TEST_CASE("tokenizer: a vocabulary id beyond 2^24 is refused by name (fuzz finding)") {
+    // The id tables are sized by the largest id: 2147483647 overflowed max_id + 1 (UBSan) and 10^9 asked for ~30 GB.
+    for (const char* id : {"2147483647", "1000000000", "16777216"}) {
+        CAPTURE(id);
+        const std::string msg = load_error(
+            "huge_id.json", small_tokenizer_json(std::string(R"({"type": "BPE", "vocab": {"a": 0, "b": )") + id +
+                                                 R"(}, "merges": []})"));
+        CHECK(msg.find(std::string("vocab entry 'b' has id ") + id) != std::string::npos);
+    }
+    CHECK(load_error("gap.json", small_tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0, "b": 1000}, "merges": []})"))
+              .empty());  // a gap in the ids is fine
 }
 
 TEST_CASE("tokenizer: the tiny test model's tokenizer matches its goldens") {

@@ -3,7 +3,8 @@
 # (tests/fuzz/<target>.dict) of the fuzz targets. Small valid inputs of every kind each parser accepts, some taken
 # from assets/ and cut down, the rest built here. Needs python3 and, for the image and audio seeds, a C compiler with
 # libstb-dev (stb_image_write for JPEG / BMP / TGA) and libsndfile (FLAC, OGG, AIFF, AU) — both in
-# tools/debian-packages.txt. Deterministic: running it again rewrites the same bytes.
+# tools/debian-packages.txt. Running it again rewrites the same bytes, except the float WAV's PEAK timestamp and the
+# Ogg stream serial number, which libsndfile picks.
 #
 #   python3 tests/fuzz/make_corpus.py          (from the repository root)
 import ctypes
@@ -54,8 +55,8 @@ def json_keys(*sources):
     return keys
 
 
-JSON_TOKENS = ["{", "}", "[", "]", ":", ",", "\"", "true", "false", "null", "-1", "0", "1e308", "2147483648",
-               "9223372036854775808", "1.5", "\\u0000", "\\ud800"]
+JSON_TOKENS = ["{", "}", "[", "]", ":", ",", "\"", "true", "false", "null", "-1", "0", "1e308", "1e400",
+               "2147483647", "2147483648", "9223372036854775808", "1.5", "\\u0000", "\\ud800"]
 
 # ---------------------------------------------------------------------------------------------------- safetensors
 
