@@ -41,6 +41,9 @@ struct Utf8Char {
 constexpr uint32_t kInvalidCodePoint = 0xFFFFFFFF;
 constexpr int64_t kMaxTokenId = (1 << 24) - 1;  // 64x Gemma 4's vocabulary; keeps the id tables' size sane
 
+// How many times longer the normalizer's (or the decoder's) Replace steps together may make a text.
+constexpr int kMaxReplaceGrowth = 1024;
+
 // Decodes the character at text[i] with the rules of Rust's String::from_utf8 (no overlong forms, no surrogates,
 // nothing above U+10FFFF).
 Utf8Char next_char(std::string_view text, size_t i) {
@@ -424,6 +427,25 @@ void Tokenizer::parse_tokenizer_json(const std::string& json_text) {
             decoder_.push_back(step);
         };
         if (root.contains("decoder")) add_decoder(root.at("decoder"));
+
+        // A Replace step can make a text |content| / |pattern| times longer and the steps compound, so a few steps
+        // with a long content would let encode() or decode() run out of memory and time. Real tokenizers grow a text
+        // at most 3 times (" " -> "▁"); refuse a chain that could grow it more than kMaxReplaceGrowth times.
+        const auto growth = [](const std::string& pattern, const std::string& content) {
+            return pattern.empty() ? 1.0 : std::max(1.0, double(content.size()) / double(pattern.size()));
+        };
+        double normalizer_growth = 1.0, decoder_growth = 1.0;
+        for (const NormalizeStep& n : normalizer_)
+            if (!n.prepend) normalizer_growth *= growth(n.pattern, n.content);
+        for (const DecodeStep& d : decoder_)
+            if (d.kind == DecodeStep::Kind::replace) decoder_growth *= growth(d.pattern, d.content);
+        for (const auto& [what, factor] : {std::pair{"normalizer", normalizer_growth}, {"decoder", decoder_growth}}) {
+            if (factor <= kMaxReplaceGrowth) continue;
+            char times[32];
+            std::snprintf(times, sizeof times, "%.3g", factor);
+            fail(std::string(what) + " Replace steps could make a text " + times + " times longer; at most " +
+                 std::to_string(kMaxReplaceGrowth) + " is supported");
+        }
 
         section = "post_processor";
         // Post-processor: only read to learn whether the files ask for a BOS in front; encode() adds it on request.

@@ -261,6 +261,22 @@ TEST_CASE("tokenizer: a vocabulary id beyond 2^24 is refused by name (fuzz findi
               .empty());  // a gap in the ids is fine
 }
 
+TEST_CASE("tokenizer: Replace chains that could blow a text up are refused by name (fuzz finding)") {
+    // 20 decoder (or normalizer) steps of "a" -> "aaaa" made decode("a") 4^20 bytes long: fuzz_tokenizer timed out.
+    std::string steps;
+    for (int i = 0; i < 20; ++i)
+        steps += std::string(i ? ", " : "") + R"({"type": "Replace", "pattern": {"String": "a"}, "content": "aaaa"})";
+    CHECK(load_error("decoder_bomb.json",
+                     small_tokenizer_json(kSmallModel, R"("decoder": {"type": "Sequence", "decoders": [)" + steps + "]}, "))
+              .find("decoder Replace steps could make a text 1.1e+12 times longer; at most 1024") != std::string::npos);
+    CHECK(load_error("normalizer_bomb.json",
+                     small_tokenizer_json(kSmallModel, R"("normalizer": {"type": "Sequence", "normalizers": [)" + steps + "]}, "))
+              .find("normalizer Replace steps could make a text") != std::string::npos);
+    // Gemma's own: " " -> "▁" (3 bytes) in the normalizer, "▁" -> " " in the decoder.
+    CHECK(load_error("gemma_like.json", small_tokenizer_json(kSmallModel, R"("normalizer": {"type": "Replace",
+                     "pattern": {"String": " "}, "content": "▁"}, )")).empty());
+}
+
 TEST_CASE("tokenizer: the tiny test model's tokenizer matches its goldens") {
     const std::string dir = std::string(GEMMA4_ASSETS_DIR) + "/models/tiny-e2b";
     if (!fs::exists(dir + "/tokenizer.json") || !fs::exists(kAssets + "/tiny.ids.txt")) {
