@@ -105,9 +105,9 @@ Waveform load_audio(const std::string& path, int target_rate) {
     std::vector<float> mono;
     for (sf_count_t got; (got = sf_readf_float(f.handle, block.data(), block_frames)) > 0;) {
         if (static_cast<int64_t>(mono.size()) + got > max_frames)
-            throw Error("audio file '" + path + "' is longer than " + std::to_string(kMaxSourceSeconds) +
-                        " s; the model hears only the first " + std::to_string(kAudioMaxSamples / kAudioSampleRate) +
-                        " s, so cut the clip first");
+            throw Error("audio file '" + path + "' is too long: more than " + std::to_string(kMaxSourceSeconds) +
+                        " s decoded; the longest file read is " + std::to_string(kMaxSourceSeconds) +
+                        " s, and the model hears at most " + std::to_string(kAudioMaxSamples / kAudioSampleRate) + " s");
         for (size_t i = 0; i < static_cast<size_t>(got) * C; ++i) {
             // A float file can hold anything: NaN, infinities, or values so large that the float32 FFT overflows.
             // Recorded audio lies in [-1, 1] (a little beyond when clipped); refuse what no recording holds.

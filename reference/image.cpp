@@ -201,8 +201,8 @@ std::string jpeg_huffman_problem(const std::string& bytes) {
                 unsigned codes = 0;
                 for (size_t k = 1; k <= 16; ++k) codes += at(p + k);
                 if (codes > 256)
-                    return "a Huffman table at byte " + std::to_string(p) + " declares " + std::to_string(codes) +
-                           " codes, more than the 256 a JPEG may have";
+                    return "corrupt JPEG: a Huffman table at byte " + std::to_string(p) + " declares " +
+                           std::to_string(codes) + " codes, more than the 256 a JPEG may have";
                 p += 17 + codes;
                 left -= 17 + int64_t(codes);
             }
@@ -212,9 +212,11 @@ std::string jpeg_huffman_problem(const std::string& bytes) {
     return "";
 }
 
-// A binary PNM (P5 / P6) whose width, height or maximum value does not fit an int: stb accumulates the digits in an
-// int without an overflow check (2.28 refuses numbers above 2^31/10). Skips white space and '#' comments between the
-// numbers as stbi__pnm_skip_whitespace does. Returns the problem, or "" (also for files that are not P5 / P6).
+// Two problems of binary PNM (P5 / P6) headers. A width, height or maximum value that does not fit an int: stb
+// accumulates the digits in an int without an overflow check (2.28 refuses numbers above 2^31/10). And a maximum value
+// above 255 (16 bits a sample): stb converts the 16-bit samples to 4 channels with its 8-bit routine, so the next step
+// reads past the buffer (heap overflow; 2.28 uses stbi__convert_format16). Skips white space and '#' comments between
+// the numbers as stbi__pnm_skip_whitespace does. Returns the problem, or "" (also for files that are not P5 / P6).
 std::string pnm_header_problem(const std::string& bytes) {
     if (bytes.size() < 2 || bytes[0] != 'P' || (bytes[1] != '5' && bytes[1] != '6')) return "";
     const auto is_space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
@@ -229,8 +231,10 @@ std::string pnm_header_problem(const std::string& bytes) {
         int64_t value = 0;
         for (; i < bytes.size() && bytes[i] >= '0' && bytes[i] <= '9'; ++i) {
             value = value * 10 + (bytes[i] - '0');
-            if (value > INT32_MAX) return std::string("the ") + field + " in the PNM header does not fit 32 bits";
+            if (value > INT32_MAX) return std::string("corrupt PNM image: the ") + field + " does not fit 32 bits";
         }
+        if (std::string_view(field) == "maximum value" && value > 255)
+            return "16-bit PNM images are not supported (maximum value " + std::to_string(value) + ")";
     }
     return "";
 }
@@ -249,10 +253,8 @@ Image load_image(const std::string& path) {
         std::ifstream in(path, std::ios::binary);
         std::ostringstream bytes;
         bytes << in.rdbuf();
-        if (const std::string problem = jpeg_huffman_problem(bytes.str()); !problem.empty())
-            throw Error(path + ": corrupt JPEG: " + problem);
-        if (const std::string problem = pnm_header_problem(bytes.str()); !problem.empty())
-            throw Error(path + ": corrupt PNM image: " + problem);
+        for (const std::string& problem : {jpeg_huffman_problem(bytes.str()), pnm_header_problem(bytes.str())})
+            if (!problem.empty()) throw Error(path + ": " + problem);
     }
 
     // stbi_info reads only the header, so a crafted size is refused before any pixel memory is allocated.

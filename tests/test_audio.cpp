@@ -322,8 +322,7 @@ TEST_CASE("audio: a stream of unknown length is decoded to its end, and hours of
     // 601 s at 1 kHz (a 0.6 MB file): longer than load_audio decodes.
     const std::string long_wav = dir.file("long.wav");
     write_wav(long_wav, std::vector<float>(601000, 0.0f), 1000, 1);
-    CHECK_THROWS_WITH_AS(load_audio(long_wav), doctest::Contains(("'" + long_wav + "' is longer than 600 s").c_str()),
-                         Error);
+    CHECK_THROWS_WITH_AS(load_audio(long_wav), doctest::Contains(("'" + long_wav + "' is too long").c_str()), Error);
 }
 
 TEST_CASE("audio: gemma4 audio-info") {

@@ -322,16 +322,22 @@ TEST_CASE("image: a JPEG Huffman table with more than 256 codes is refused befor
     CHECK_THROWS_WITH_AS(load_image(dir.file("later.jpg")), doctest::Contains("declares 512 codes"), Error);
 }
 
-TEST_CASE("image: a PNM header number beyond 32 bits is refused before stb_image reads it (fuzz finding)") {
+TEST_CASE("image: PNM headers stb_image 2.27 misreads (numbers beyond 32 bits, 16-bit samples) are refused (fuzz findings)") {
     // fuzz_image: stb_image 2.27 accumulated "P5 555555555555..." in an int (UBSan: signed integer overflow).
     test::TempDir dir("g4img");
     write_bytes(dir.file("wide.pgm"), "P5 # a comment\n4 2 255\n" + std::string(8, '\x80'));
     CHECK(load_image(dir.file("wide.pgm")).width == 4);
     write_bytes(dir.file("huge.pgm"), "P5 # a comment\n4 5555555555 255\n" + std::string(8, '\x80'));
     CHECK_THROWS_WITH_AS(load_image(dir.file("huge.pgm")),
-                         doctest::Contains((dir.file("huge.pgm") + ": corrupt PNM image: the height").c_str()), Error);
+                         doctest::Contains((dir.file("huge.pgm") + ": corrupt PNM image: the height does not fit 32 bits").c_str()), Error);
     write_bytes(dir.file("maxval.ppm"), "P6\n1 1\n99999999999\n");
-    CHECK_THROWS_WITH_AS(load_image(dir.file("maxval.ppm")), doctest::Contains("the maximum value in the PNM header"),
+    CHECK_THROWS_WITH_AS(load_image(dir.file("maxval.ppm")), doctest::Contains("corrupt PNM image: the maximum value does not fit 32 bits"),
+                         Error);
+    // fuzz_image: a 16-bit PGM made stb_image 2.27 read past its buffer (ASan: heap-buffer-overflow in
+    // stbi__convert_16_to_8): it converted the samples to 4 channels with the 8-bit routine.
+    write_bytes(dir.file("deep.pgm"), "P5 2 2 550\n" + std::string(8, '\x01'));
+    CHECK_THROWS_WITH_AS(load_image(dir.file("deep.pgm")),
+                         doctest::Contains((dir.file("deep.pgm") + ": 16-bit PNM images are not supported (maximum value 550)").c_str()),
                          Error);
 }
 

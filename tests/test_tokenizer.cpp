@@ -255,7 +255,7 @@ TEST_CASE("tokenizer: a vocabulary id beyond 2^24 is refused by name (fuzz findi
         const std::string msg = load_error(
             "huge_id.json", small_tokenizer_json(std::string(R"({"type": "BPE", "vocab": {"a": 0, "b": )") + id +
                                                  R"(}, "merges": []})"));
-        CHECK(msg.find(std::string("vocab entry 'b' has id ") + id) != std::string::npos);
+        CHECK(msg.find(std::string("entry 'b' has id ") + id) != std::string::npos);  // "model.vocab entry" on i10-badinput
     }
     CHECK(load_error("gap.json", small_tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0, "b": 1000}, "merges": []})"))
               .empty());  // a gap in the ids is fine
