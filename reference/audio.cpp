@@ -61,10 +61,6 @@ double mel_to_hertz_htk(double m) { return 700.0 * (std::pow(10.0, m / 2595.0) -
 // Far beyond any recording (full scale is 1), and far below where float32 mel features overflow.
 constexpr float kMaxSampleMagnitude = 1e6f;
 
-// Longer files are refused rather than decoded whole (the model hears the first 30 s; a few hundred kilobytes of
-// FLAC or Vorbis can claim hours).
-constexpr int kMaxSourceSeconds = 600;
-
 int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
 }  // namespace
@@ -85,13 +81,15 @@ Waveform load_audio(const std::string& path, int target_rate) {
                     std::to_string(info.channels) + " channels, " + std::to_string(info.samplerate) + " Hz)");
     // The header's length decides the memory the samples (and their resampling) take: refuse a long one before
     // decoding, whether it is a real hour of sound or a lying header (1 Hz). A stream of unknown length claims
-    // SF_COUNT_MAX frames; it is not judged here.
+    // SF_COUNT_MAX frames; it is not judged here but stopped while decoding, at the same kAudioMaxFileSeconds (a few
+    // hundred kilobytes of FLAC or Vorbis can hold hours).
     if (const double seconds = static_cast<double>(info.frames) / info.samplerate;
         info.frames != SF_COUNT_MAX && seconds > kAudioMaxFileSeconds) {
         char text[64];
         std::snprintf(text, sizeof text, "%.0f s (%lld frames at %d Hz)", seconds, static_cast<long long>(info.frames), info.samplerate);
         throw Error("audio file '" + path + "' is too long: " + text + "; the longest file read is " +
-                    std::to_string(kAudioMaxFileSeconds) + " s, and the model hears at most 30 s");
+                    std::to_string(kAudioMaxFileSeconds) + " s, and the model hears at most " +
+                    std::to_string(kAudioMaxSamples / kAudioSampleRate) + " s");
     }
 
     // Decoding goes a block at a time until the stream ends: info.frames is only what the header claims (a stream of unknown
@@ -99,14 +97,14 @@ Waveform load_audio(const std::string& path, int target_rate) {
     // (the processor's force_mono does the same). libsndfile scales integer PCM to [-1, 1) (int16 / 32768), as the
     // goldens' reader does.
     const int C = info.channels;
-    const int64_t max_frames = static_cast<int64_t>(kMaxSourceSeconds) * info.samplerate;
+    const int64_t max_frames = static_cast<int64_t>(kAudioMaxFileSeconds) * info.samplerate;
     const sf_count_t block_frames = std::max(1, 65536 / C);
     std::vector<float> block(static_cast<size_t>(block_frames) * C);
     std::vector<float> mono;
     for (sf_count_t got; (got = sf_readf_float(f.handle, block.data(), block_frames)) > 0;) {
         if (static_cast<int64_t>(mono.size()) + got > max_frames)
-            throw Error("audio file '" + path + "' is too long: more than " + std::to_string(kMaxSourceSeconds) +
-                        " s decoded; the longest file read is " + std::to_string(kMaxSourceSeconds) +
+            throw Error("audio file '" + path + "' is too long: more than " + std::to_string(kAudioMaxFileSeconds) +
+                        " s decoded; the longest file read is " + std::to_string(kAudioMaxFileSeconds) +
                         " s, and the model hears at most " + std::to_string(kAudioMaxSamples / kAudioSampleRate) + " s");
         for (size_t i = 0; i < static_cast<size_t>(got) * C; ++i) {
             // A float file can hold anything: NaN, infinities, or values so large that the float32 FFT overflows.
