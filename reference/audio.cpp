@@ -181,6 +181,15 @@ std::vector<double> mel_filter_bank() {
     return fb;
 }
 
+void require_audio_fits(const Waveform& wave, const std::string& path) {
+    if (static_cast<int64_t>(wave.samples.size()) <= kAudioMaxSamples) return;
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.2f", wave.samples.size() / double(wave.sample_rate));
+    throw Error("audio file '" + path + "' is " + seconds + " s long; the model takes at most " +
+                std::to_string(kAudioMaxSamples / kAudioSampleRate) + " s of audio (" + std::to_string(kAudioMaxSamples) +
+                " samples at 16 kHz, the feature extractor's max_length): cut it first, e.g. sox IN.wav OUT.wav trim 0 30");
+}
+
 MelFeatures log_mel_features(const std::vector<float>& samples_16k) {
     if (samples_16k.empty()) throw Error("log_mel_features: no samples");
     constexpr int kBins = kMelFftLength / 2 + 1;

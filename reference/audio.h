@@ -34,6 +34,12 @@ struct Waveform {
 // NaN, infinite or beyond ±10^6 (corrupt float data).
 Waveform load_audio(const std::string& path, int target_rate = kAudioSampleRate);
 
+// Error naming `path` when the clip is longer than the 30 s (kAudioMaxSamples at 16 kHz) the model takes.
+// transformers' feature extractor silently keeps the first 30 s; a run that hears a third of a clip should not look
+// like one that heard it all, so `gemma4 run`, `trace` and the inspector's live run refuse instead (the message says
+// how to cut the clip). log_mel_features itself keeps the extractor's cut, for parity.
+void require_audio_fits(const Waveform& wave, const std::string& path);
+
 // Log-mel features of one 16 kHz clip, exactly as Gemma4AudioFeatureExtractor computes them for a batch of one:
 // cut to the first 480 000 samples (30 s; the extractor truncates, so do we — audio_soft_tokens() tells the caller),
 // zero-pad to a multiple of 128 samples, prepend 160 zeros ("semicausal"), frames of 321 samples every 160 with the

@@ -239,6 +239,121 @@ std::string pnm_header_problem(const std::string& bytes) {
     return "";
 }
 
+// Truncated pixel data in the formats stb_image decodes leniently. stb fills what a BMP, binary PNM or GIF lacks with
+// black (as a browser shows a partial download), so a cut file would look like a valid, darker image to the model;
+// PNG and JPEG truncations are refused by stb itself. Each check compares the bytes the header promises with the
+// file's size, and refuses only what cannot be decoded whole. Returns the problem, or "" (also for other formats).
+uint32_t le16(const std::string& b, size_t i) { return uint32_t(uint8_t(b[i])) | uint32_t(uint8_t(b[i + 1])) << 8; }
+uint32_t le32(const std::string& b, size_t i) { return le16(b, i) | le16(b, i + 2) << 16; }
+
+std::string bmp_truncation_problem(const std::string& b) {
+    if (b.size() < 30 || b[0] != 'B' || b[1] != 'M') return "";
+    const uint32_t offset = le32(b, 10), header = le32(b, 14);
+    int64_t w, h;
+    uint32_t bpp, compression = 0;
+    if (header == 12) {  // OS/2 BITMAPCOREHEADER: 16-bit sizes
+        w = le16(b, 18), h = le16(b, 20), bpp = le16(b, 24);
+    } else {
+        if (b.size() < 34) return "";
+        w = int32_t(le32(b, 18)), h = int32_t(le32(b, 22)), bpp = le16(b, 28), compression = le32(b, 30);
+    }
+    h = h < 0 ? -h : h;  // negative: rows stored top-down
+    if (w <= 0 || h <= 0 || (compression != 0 && compression != 3) ||
+        (bpp != 1 && bpp != 4 && bpp != 8 && bpp != 16 && bpp != 24 && bpp != 32))
+        return "";  // run-length coded, or a header stb refuses by itself
+    const int64_t stride = (w * bpp + 31) / 32 * 4;        // rows are padded to 4 bytes
+    const int64_t needed = stride * (h - 1) + (w * bpp + 7) / 8;  // the last row's padding may be missing
+    if (int64_t(b.size()) >= int64_t(offset) + needed) return "";
+    return "truncated BMP image: the header declares " + std::to_string(w) + "x" + std::to_string(h) + " at " +
+           std::to_string(bpp) + " bits a pixel, " + std::to_string(needed) + " bytes of pixels from byte " +
+           std::to_string(offset) + ", but the file ends at byte " + std::to_string(b.size());
+}
+
+// Binary PNM: the samples start one white-space character after the maximum value (stbi__pnm_info); P5 has one
+// byte a pixel, P6 three (maximum values above 255 are refused by pnm_header_problem).
+std::string pnm_truncation_problem(const std::string& b) {
+    if (b.size() < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return "";
+    const auto is_space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
+    size_t i = 2;
+    int64_t values[3] = {0, 0, 0};
+    for (int64_t& value : values) {
+        while (i < b.size() && (is_space(b[i]) || b[i] == '#')) {
+            if (b[i] == '#')
+                while (i < b.size() && b[i] != '\n' && b[i] != '\r') ++i;
+            else
+                ++i;
+        }
+        for (; i < b.size() && b[i] >= '0' && b[i] <= '9' && value <= INT32_MAX; ++i) value = value * 10 + (b[i] - '0');
+    }
+    const int64_t w = values[0], h = values[1];
+    if (w <= 0 || h <= 0 || w > INT32_MAX || h > INT32_MAX) return "";  // stb refuses these by itself
+    const int64_t needed = w * h * (b[1] == '5' ? 1 : 3), start = int64_t(i) + 1;
+    if (int64_t(b.size()) - start >= needed) return "";
+    return "truncated PNM image: the header declares " + std::to_string(w) + "x" + std::to_string(h) + ", " +
+           std::to_string(needed) + " bytes of samples from byte " + std::to_string(start) + ", but the file ends at byte " +
+           std::to_string(b.size());
+}
+
+// TGA has no magic number (stb_image tries it after every other format), so this runs only on files that passed
+// stbi_info and start with none of the other formats' signatures. Uncompressed data needs width x height pixels of
+// ceil(bits / 8) bytes; run-length coded data at least one header byte and one pixel per 128 pixels. A 29-byte file
+// declaring 6666x8202 run-length pixels made stb decode 55 megapixels of nothing (found by fuzz_image: 14 s per file).
+std::string tga_truncation_problem(const std::string& b) {
+    if (b.size() < 18) return "";
+    for (const char* magic : {"\xFF\xD8", "\x89PNG", "GIF8", "BM", "8BPS", "\x53\x80\xF6\x34", "P5", "P6", "#?"})
+        if (b.compare(0, std::strlen(magic), magic) == 0) return "";
+    const uint32_t id_length = uint8_t(b[0]), colormap_type = uint8_t(b[1]), type = uint8_t(b[2]);
+    const bool rle = type >= 9 && type <= 11;
+    if (colormap_type > 1 || !((type >= 1 && type <= 3) || rle)) return "";
+    const int64_t colormap_bytes = colormap_type ? int64_t(le16(b, 5)) * ((uint8_t(b[7]) + 7) / 8) : 0;
+    const int64_t w = le16(b, 12), h = le16(b, 14), pixel_bytes = std::max(1, (uint8_t(b[16]) + 7) / 8);
+    if (w <= 0 || h <= 0) return "";
+    const int64_t start = 18 + id_length + colormap_bytes;
+    const int64_t needed = rle ? (w * h + 127) / 128 * (1 + pixel_bytes) : w * h * pixel_bytes;
+    if (int64_t(b.size()) - start >= needed) return "";
+    return "truncated TGA image: the header declares " + std::to_string(w) + "x" + std::to_string(h) + " " +
+           (rle ? "run-length coded pixels, at least " : "pixels, ") + std::to_string(needed) + " bytes from byte " +
+           std::to_string(start) + ", but the file ends at byte " + std::to_string(b.size());
+}
+
+// GIF: walks the blocks to the end of the first image's LZW data (the frame stb_image loads): extensions and their
+// sub-blocks, the image descriptor, its colour table, then data sub-blocks up to the zero-length terminator.
+std::string gif_truncation_problem(const std::string& b) {
+    if (b.size() < 6 || (b.compare(0, 6, "GIF87a") != 0 && b.compare(0, 6, "GIF89a") != 0)) return "";
+    const auto truncated = [&](const char* where) {
+        return std::string("truncated GIF image: the file (") + std::to_string(b.size()) + " bytes) ends inside " + where;
+    };
+    if (b.size() < 13) return truncated("the screen descriptor");
+    size_t i = 13;
+    if (uint8_t(b[10]) & 0x80) i += 3u << ((uint8_t(b[10]) & 7) + 1);  // global colour table
+    const auto skip_sub_blocks = [&](size_t& p) {  // false when the file ends first
+        while (p < b.size()) {
+            const size_t n = uint8_t(b[p]);
+            p += 1 + n;
+            if (n == 0) return true;
+        }
+        return false;
+    };
+    while (true) {
+        if (i >= b.size()) return truncated("the blocks before the first image");
+        const uint8_t kind = uint8_t(b[i]);
+        if (kind == 0x21) {  // extension: label, then sub-blocks
+            i += 2;
+            if (!skip_sub_blocks(i)) return truncated("an extension block");
+        } else if (kind == 0x2C) {  // image descriptor: 9 bytes, local colour table, LZW code size, data sub-blocks
+            if (i + 10 > b.size()) return truncated("the image descriptor");
+            const uint8_t flags = uint8_t(b[i + 9]);
+            i += 10;
+            if (flags & 0x80) i += 3u << ((flags & 7) + 1);
+            i += 1;  // LZW minimum code size
+            if (i > b.size() || !skip_sub_blocks(i)) return truncated("the first image's pixel data");
+            return "";
+        } else {
+            return "";  // the trailer, or something stb judges by itself
+        }
+    }
+}
+
 }  // namespace
 
 Image load_image(const std::string& path) {
@@ -249,13 +364,15 @@ Image load_image(const std::string& path) {
     if (!f) throw Error(path + ": cannot open the image file");
     if (std::filesystem::file_size(path, ec) == 0) throw Error(path + ": empty file (0 bytes), not an image");
 
+    std::string bytes;
     {
         std::ifstream in(path, std::ios::binary);
-        std::ostringstream bytes;
-        bytes << in.rdbuf();
-        for (const std::string& problem : {jpeg_huffman_problem(bytes.str()), pnm_header_problem(bytes.str())})
-            if (!problem.empty()) throw Error(path + ": " + problem);
+        std::ostringstream all;
+        all << in.rdbuf();
+        bytes = all.str();
     }
+    for (const std::string& problem : {jpeg_huffman_problem(bytes), pnm_header_problem(bytes)})
+        if (!problem.empty()) throw Error(path + ": " + problem);
 
     // stbi_info reads only the header, so a crafted size is refused before any pixel memory is allocated.
     int w = 0, h = 0, channels = 0;
@@ -267,6 +384,10 @@ Image load_image(const std::string& path) {
     }
     if (w <= 0 || h <= 0) throw Error(path + ": zero-size image (" + std::to_string(w) + "x" + std::to_string(h) + ")");
     if (int64_t(w) * h > kMaxImagePixels) throw Error(path + ": image is " + megapixel_limit_text(w, h));
+    for (const std::string& problem : {bmp_truncation_problem(bytes), pnm_truncation_problem(bytes), gif_truncation_problem(bytes),
+                                       tga_truncation_problem(bytes)})
+        if (!problem.empty()) throw Error(path + ": " + problem);
+    bytes = std::string();  // (stb reads the file itself)
 
     std::fseek(f.get(), 0, SEEK_SET);
     int n = 0;

@@ -356,3 +356,14 @@ TEST_CASE("audio: frames and soft tokens of every committed clip equal the proce
         CHECK(audio_soft_tokens(static_cast<int64_t>(w.samples.size())) == clip["soft_tokens"].get<int>());
     }
 }
+
+TEST_CASE("audio: require_audio_fits refuses a clip over 30 s by name, and takes 30 s exactly") {
+    Waveform w;
+    w.samples.assign(kAudioMaxSamples, 0.0f);
+    CHECK_NOTHROW(require_audio_fits(w, "thirty.wav"));
+    w.samples.push_back(0.0f);
+    CHECK_THROWS_WITH_AS(require_audio_fits(w, "long.wav"),
+                         doctest::Contains("audio file 'long.wav' is 30.00 s long; the model takes at most 30 s"), Error);
+    w.samples.resize(45 * kAudioSampleRate);
+    CHECK_THROWS_WITH_AS(require_audio_fits(w, "long.wav"), doctest::Contains("45.00 s long"), Error);
+}

@@ -170,6 +170,37 @@ TEST_CASE("gemma4 run / trace with --image and --audio") {
     CHECK(r.exit_code == 2);
 }
 
+TEST_CASE("gemma4 run / trace: media beyond the context are refused before any tower runs") {
+    // tiny-e2b with a context of 64: photo.png alone brings 266 soft tokens, speech.wav 73. The towers print one line
+    // per item when they finish ("image ...: ... soft tokens"); the refusal must come before that line.
+    const std::string samples = std::string(assets_dir()) + "/samples/";
+    test::TempDir dir("gemma4_media_context");
+    const std::filesystem::path model = dir.path / "tiny-e2b-ctx64";
+    std::filesystem::create_directories(model);
+    for (const auto& f : std::filesystem::directory_iterator(std::filesystem::path(assets_dir()) / "models" / "tiny-e2b"))
+        if (f.path().filename() != "config.json") std::filesystem::create_symlink(f.path(), model / f.path().filename());
+    nlohmann::json cfg = nlohmann::json::parse(std::ifstream(std::filesystem::path(assets_dir()) / "models/tiny-e2b/config.json"));
+    cfg["text_config"]["max_position_embeddings"] = 64;
+    std::ofstream(model / "config.json") << cfg.dump(2);
+
+    for (const std::string& media : {"--image " + samples + "photo.png", "--audio " + samples + "speech.wav"}) {
+        CAPTURE(media);
+        CliResult r = run_cli("run -m " + model.string() + " " + media + " -p Describe -n 4");
+        CHECK(r.exit_code == 2);
+        CHECK(contains(r.out, "more than the model's context of 64 tokens"));
+        CHECK_FALSE(contains(r.out, "soft tokens ("));  // no tower ran
+    }
+    // Fits without -n, not with it: the room left is named.
+    CliResult r = run_cli("run -m " + model.string() + " --raw --audio " + samples + "short.wav -p hi -n 60");
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.out, "plus -n 60 exceeds the model's context of 64 tokens"));
+    CHECK(contains(r.out, "at most -n"));
+    CHECK_FALSE(contains(r.out, "soft tokens ("));
+    r = run_cli("run -m " + model.string() + " --raw --audio " + samples + "short.wav -p hi -n 2");
+    CHECK(r.exit_code == 0);
+    CHECK(contains(r.out, "5 soft tokens ("));
+}
+
 #ifdef GEMMA4_HAVE_OPENCL
 #include "cl_devices.h"
 

@@ -380,3 +380,64 @@ TEST_CASE("image: gemma4 image-info prints the plan, as text and JSON") {
     r = test::run_cli("image-info --image '" + photo + "' --time");
     CHECK(r.exit_code == 2);
 }
+
+TEST_CASE("image: truncated BMP, PNM, GIF and TGA pixel data is refused by name (stb_image would fill it with black)") {
+    test::TempDir dir("g4trunc");
+    // A 21x3 24-bit BMP: rows of 63 bytes padded to 64, pixels from byte 54.
+    const auto bmp = [](int w, int h, size_t pixel_bytes) {
+        std::string b = "BM" + std::string(52, '\0');
+        const auto put32 = [&](size_t at, uint32_t v) { for (int k = 0; k < 4; ++k) b[at + k] = char(v >> (8 * k)); };
+        put32(2, uint32_t(54 + pixel_bytes));
+        put32(10, 54);
+        put32(14, 40);
+        put32(18, uint32_t(w));
+        put32(22, uint32_t(h));
+        b[26] = 1;
+        b[28] = 24;
+        return b + std::string(pixel_bytes, '\x40');
+    };
+    write_bytes(dir.file("whole.bmp"), bmp(21, 3, 3 * 64));
+    CHECK(load_image(dir.file("whole.bmp")).width == 21);
+    write_bytes(dir.file("no_last_pad.bmp"), bmp(21, 3, 2 * 64 + 63));  // the last row's padding may be missing
+    CHECK(load_image(dir.file("no_last_pad.bmp")).height == 3);
+    write_bytes(dir.file("cut.bmp"), bmp(21, 3, 2 * 64 + 62));
+    CHECK_THROWS_WITH_AS(load_image(dir.file("cut.bmp")),
+                         doctest::Contains((dir.file("cut.bmp") + ": truncated BMP image: the header declares 21x3 at 24 bits a pixel, "
+                                                                    "191 bytes of pixels from byte 54, but the file ends at byte 244").c_str()),
+                         Error);
+
+    write_bytes(dir.file("whole.ppm"), "P6\n# c\n4 4\n255\n" + std::string(48, '\x10'));
+    CHECK(load_image(dir.file("whole.ppm")).height == 4);
+    write_bytes(dir.file("cut.ppm"), "P6\n# c\n4 4\n255\n" + std::string(47, '\x10'));
+    CHECK_THROWS_WITH_AS(load_image(dir.file("cut.ppm")), doctest::Contains("truncated PNM image: the header declares 4x4, 48 bytes"), Error);
+    write_bytes(dir.file("cut.pgm"), "P5 4 4 255\n" + std::string(15, '\x10'));
+    CHECK_THROWS_WITH_AS(load_image(dir.file("cut.pgm")), doctest::Contains("4x4, 16 bytes of samples from byte 11"), Error);
+
+    // The classic 1x1 GIF89a: colour table, graphic control extension, one image, trailer.
+    const std::string gif("GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00"
+                          ",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02\x44\x01\x00;", 43);
+    write_bytes(dir.file("whole.gif"), gif);
+    CHECK(load_image(dir.file("whole.gif")).width == 1);
+    write_bytes(dir.file("no_trailer.gif"), gif.substr(0, gif.size() - 1));  // the trailer alone may be missing
+    CHECK(load_image(dir.file("no_trailer.gif")).width == 1);
+    for (size_t keep : {gif.size() - 2, gif.size() - 4, size_t(30), size_t(20), size_t(10)}) {
+        CAPTURE(keep);
+        write_bytes(dir.file("cut.gif"), gif.substr(0, keep));
+        CHECK_THROWS_WITH_AS(load_image(dir.file("cut.gif")), doctest::Contains("truncated GIF image"), Error);
+    }
+
+    // TGA: an uncompressed 3x2 24-bit image (18-byte header, 18 bytes of pixels), then cut; and fuzz_image's 29-byte
+    // run-length TGA declaring 6666x8202 pixels (stb decoded 55 megapixels of nothing for 14 s under ASan).
+    std::string tga(18, '\0');
+    tga[2] = 2;
+    tga[12] = 3, tga[14] = 2, tga[16] = 24;
+    write_bytes(dir.file("whole.tga"), tga + std::string(18, '\x70'));
+    CHECK(load_image(dir.file("whole.tga")).width == 3);
+    write_bytes(dir.file("cut.tga"), tga + std::string(17, '\x70'));
+    CHECK_THROWS_WITH_AS(load_image(dir.file("cut.tga")),
+                         doctest::Contains("truncated TGA image: the header declares 3x2 pixels, 18 bytes from byte 18, but the file ends at byte 35"),
+                         Error);
+    const std::string slow("\x02\x00\x0a\x00\x00\x00\xc2\x89\x50\x4e\x4f\x0d\x0a\x1a\x0a\x20\x08\x03\x25\xd5\x38\x42\x50\x53\x5b\x0b\xbf\x6f\x5f", 29);
+    write_bytes(dir.file("fuzz_slow.tga"), slow);
+    CHECK_THROWS_WITH_AS(load_image(dir.file("fuzz_slow.tga")), doctest::Contains("truncated TGA image: the header declares 6666x8202 run-length"), Error);
+}

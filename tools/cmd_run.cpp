@@ -91,8 +91,7 @@ int cmd_run(int argc, char** argv) {
     if (std::filesystem::exists(std::filesystem::path(ck.dir) / "tokenizer.json")) tok = std::make_unique<Tokenizer>(Tokenizer::load(ck.dir));
     forward.image_mask = parse_image_mask(args.get("--image-mask", "transformers"));
     std::string prompt_text;
-    TextInput input = prompt_input(args, ck, tok.get(), *backend, nullptr, &prompt_text);
-    check_context(ck.config, static_cast<int64_t>(input.tokens.size()), max_new);
+    TextInput input = prompt_input(args, ck, tok.get(), *backend, nullptr, &prompt_text, max_new);
 
     TextModel model(ck);
     KvCache cache(model.config());

@@ -61,8 +61,7 @@ int cmd_trace(int argc, char** argv) {
     TraceMeta meta;
     RecordingSink sink(globs);
     forward.image_mask = parse_image_mask(args.get("--image-mask", "transformers"));
-    TextInput input = prompt_input(args, ck, tok.get(), *backend, &sink, &meta.prompt);
-    check_context(ck.config, static_cast<int64_t>(input.tokens.size()), 0);
+    TextInput input = prompt_input(args, ck, tok.get(), *backend, &sink, &meta.prompt, 0);
 
     forward.probes = &sink;
     TextModel model(ck);

@@ -480,6 +480,11 @@ def png_with_size(good: bytes, width: int, height: int) -> bytes:
     return good[:8] + png_chunk(b"IHDR", struct.pack(">II", width, height) + ihdr[8:]) + good[33:]
 
 
+# The classic 1x1 GIF89a: global colour table, graphic control extension, one image, trailer.
+TINY_GIF = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00"
+            b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+
+
 def bmp(width: int, height: int, pixels: bytes | None = None) -> bytes:
     row = (width * 3 + 3) // 4 * 4 if width > 0 else 0
     body = pixels if pixels is not None else bytes(row * abs(height))
@@ -520,8 +525,16 @@ def image_cases(c: Corpus):
     img("bmp-huge-dimensions", bmp(50000, 50000, b""), ["megapixels"], ".bmp")
     img("bmp-negative-width", bmp(-20, 20, bytes(1200)), ["image"], ".bmp")
     img("pnm-huge-dimensions", b"P6\n20000 20000\n255\n" + bytes(12), ["megapixels"], ".ppm")
-    # (Truncated BMP, PNM and GIF pixel data is not refused: stb_image fills the missing part with black, as a
-    # browser shows a partial image. PNG and JPEG truncations are refused above.)
+    # Truncated BMP, PNM and GIF pixel data: stb_image would fill the missing part with black; load_image refuses it.
+    img("bmp-truncated-pixels", bmp(20, 20)[:54 + 700], ["truncated BMP"], ".bmp")
+    img("pnm-truncated-samples", b"P6\n20 20\n255\n" + bytes(1000), ["truncated PNM"], ".ppm")
+    img("gif-truncated-data", TINY_GIF[:-4], ["truncated GIF"], ".gif")
+    c.control("image", "gif", ["image-info", "--image", c.file("image/control.gif", TINY_GIF)])
+    tga = struct.pack("<BBBHHBHHHHBB", 0, 0, 2, 0, 0, 0, 0, 0, 3, 2, 24, 0)  # uncompressed 3x2, 24 bits
+    c.control("image", "tga", ["image-info", "--image", c.file("image/control.tga", tga + bytes(18))])
+    img("tga-truncated-pixels", tga + bytes(17), ["truncated TGA"], ".tga")
+    img("tga-rle-declares-55-megapixels", bytes.fromhex("02000a000000c289504e4f0d0a1a0a200803" "25d53842505" "35b0bbf6f5f"),
+        ["truncated TGA"], ".tga")  # fuzz_image: stb decoded 55 megapixels of nothing from these 29 bytes
     # Through `run`: the same checks before the vision tower sees anything.
     c.case("image", "run-huge-dimensions", ["run", "-m", "tiny-e2b", "-p", "Describe", "-n", "1", "--image",
                                             c.file("image/run-huge.png", png_with_size(png, 12000, 10000))],

@@ -62,8 +62,9 @@ std::vector<Option> media_options();
 // The decoder input for a run / trace: prompt_ids() when no media is given; otherwise each image and clip through its
 // tower, the prompt with one placeholder per item (images, then audio, then the text; in the chat format unless
 // --raw) and the placeholders widened to the soft-token runs (media_input.cpp).
-// The towers report their probes to `probes` (nullptr: nobody listens).
+// The towers report their probes to `probes` (nullptr: nobody listens). The prompt plus `new_tokens` must fit the
+// model's context (check_context); with media that is checked from the soft-token counts before any tower runs.
 TextInput prompt_input(const Args& args, const Checkpoint& ck, const Tokenizer* tokenizer, Backend& backend, ProbeSink* probes,
-                       std::string* prompt_text);
+                       std::string* prompt_text, int64_t new_tokens);
 
 }  // namespace gemma4::cli

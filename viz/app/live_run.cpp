@@ -218,6 +218,7 @@ RunResult LiveRunner::execute(const RunRequest& request) {
                 if (!cfg.audio) throw Error(ck.dir + ": this model has no audio tower (only E2B and E4B hear); audio cannot be used");
                 set_stage("audio tower: " + request.audio_path);
                 Waveform wave = load_audio(request.audio_path);
+                require_audio_fits(wave, request.audio_path);  // as gemma4 run does: no silent cut at 30 s
                 MelFeatures mel = log_mel_features(wave.samples);
                 AudioTower tower(ck);
                 std::vector<float> soft = tower.encode(mel, &sink, *backend);
