@@ -34,7 +34,8 @@ using gemma4::tolerance::kNmseOpenClVsRef;
 
 namespace {
 
-const char* const kModels[] = {"tiny-e2b", "tiny-e4b", "tiny-26b-a4b", "tiny-31b"};
+// The tiny models (every structural feature, random weights) and the trained demo models (tools/train_demo_model.py).
+const char* const kModels[] = {"tiny-e2b", "tiny-e4b", "tiny-26b-a4b", "tiny-31b", "demo-e2b-mini", "demo-moe-mini"};
 
 std::filesystem::path goldens_dir() { return std::filesystem::path(GEMMA4_ASSETS_DIR) / "goldens"; }
 
