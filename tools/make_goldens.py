@@ -428,6 +428,9 @@ def main() -> None:
                          for tw in ("text", "vision", "audio")} if not args.no_multimodal else {},
         "models": report,
     }
+    if versions_path.exists():  # the demo models' entries (tools/make_demo_goldens.py) are not this script's to drop
+        old = json.loads(versions_path.read_text())
+        versions.update({k: old[k] for k in ("demo_models", "demo_versions") if k in old})
     versions_path.parent.mkdir(parents=True, exist_ok=True)
     versions_path.write_text(json.dumps(versions, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     log(f"wrote {versions_path}")

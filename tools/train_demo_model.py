@@ -26,7 +26,8 @@ Training samples (seeded per step, so a resumed run draws exactly what an uninte
 Every 1/100th verse is held out for the validation loss.
 
 Work directory (--work, default /work/demo-train): one checkpoint per model (model, optimizer, step, loss log,
-elapsed time) written every --save-minutes and at the end; `--resume` continues from it with nothing lost.
+elapsed time) written every --save-minutes, at the end, and on Ctrl-C / SIGTERM (after the step under way); `--resume`
+continues from it with nothing lost (the data of step k is drawn from a generator seeded by (seed, k)).
 At the end the model is written to assets/models/<name>/ in save_pretrained layout, weights in bfloat16 (both
 models are over 2 M parameters: float32 would not fit the 8 MB budget; the goldens are computed in float32 from
 the saved bf16 weights, as for tiny-31b), with training_log.csv (loss curve) and training.json (seeds, command,
@@ -48,6 +49,7 @@ import json
 import math
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -305,6 +307,10 @@ def train(name: str, args, verses, corpus_hashes, tok_json) -> None:
     model.train()
     session_start, last_save, t0 = time.time(), time.time(), time.time()
     recent = []
+    # Ctrl-C or a plain kill finishes the step under way, writes the checkpoint and exits: a stop loses nothing.
+    stop = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: stop.append(signum))
     while step < total:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, total)
@@ -338,12 +344,13 @@ def train(name: str, args, verses, corpus_hashes, tok_json) -> None:
                                         "total_steps": total, "elapsed_s": elapsed, "log": rows, "sessions": sess})
             last_save = time.time()
             t0 = time.time()
-        if args.max_minutes and time.time() - session_start > args.max_minutes * 60 and step < total:
+        if (stop or (args.max_minutes and time.time() - session_start > args.max_minutes * 60)) and step < total:
             sess = wall_sessions + [{"started": session_start, "seconds": round(time.time() - session_start, 1),
                                      "threads": args.threads}]
             save_checkpoint(ckpt_path, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                                         "total_steps": total, "elapsed_s": elapsed, "log": rows, "sessions": sess})
-            log(f"[{name}] stopping after --max-minutes at step {step}; --resume continues")
+            log(f"[{name}] stopped at step {step} ({'signal' if stop else '--max-minutes'}); checkpoint written, "
+                f"--resume continues")
             return
     sessions = wall_sessions + [{"started": session_start, "seconds": round(time.time() - session_start, 1),
                                  "threads": args.threads}]
@@ -471,6 +478,10 @@ def main() -> None:
     for n in names:
         cmd = [sys.executable, __file__, "--model", n] + [a for a in sys.argv[1:] if a not in ("--model", "both")]
         procs.append(subprocess.Popen(cmd))
+    # A SIGTERM to this process stops both children the same way (each writes its checkpoint); Ctrl-C reaches them
+    # through the terminal's process group.
+    signal.signal(signal.SIGTERM, lambda signum, frame: [p.send_signal(signal.SIGTERM) for p in procs])
+    signal.signal(signal.SIGINT, lambda signum, frame: None)
     rc = [p.wait() for p in procs]
     if any(rc):
         sys.exit(f"error: training exited with {rc}")
