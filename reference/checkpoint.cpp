@@ -38,7 +38,7 @@ std::vector<std::string> bundled_model_names() {
 }
 
 std::string resolve_model_dir(const std::string& name_or_dir) {
-    if (name_or_dir.empty()) throw Error("no model given (use -m DIR or a bundled name such as tiny-e2b)");
+    if (name_or_dir.empty()) throw Error("no model given (use -m DIR or a bundled name such as demo-e2b-mini)");
     std::error_code ec;
     if (fs::is_directory(name_or_dir, ec)) return name_or_dir;
     if (fs::exists(name_or_dir, ec))

@@ -17,6 +17,11 @@ namespace gemma4 {
 std::string resolve_model_dir(const std::string& name_or_dir);
 std::vector<std::string> bundled_model_names();  // the directories present under <assets>/models
 std::string assets_dir();
+// The bundled model a command opens with no -m: the small trained demo (text only, King James Bible), so `gemma4 run`
+// and the inspector show a model that writes words. With an image or audio input the default is kDefaultMediaModel,
+// the tiny random model with both towers (the demo models have none).
+inline constexpr const char* kDefaultModel = "demo-e2b-mini";
+inline constexpr const char* kDefaultMediaModel = "tiny-e2b";
 
 // The outcome of comparing a checkpoint with the registry. Missing and wrong-shape tensors make a model unusable;
 // unexpected ones are only reported (transformers does the same), except the few it ignores on purpose.

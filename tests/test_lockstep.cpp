@@ -34,7 +34,8 @@ using gemma4::tolerance::kNmseOpenClVsRef;
 
 namespace {
 
-const char* const kModels[] = {"tiny-e2b", "tiny-e4b", "tiny-26b-a4b", "tiny-31b"};
+// The tiny models (every structural feature, random weights) and the trained demo models (tools/train_demo_model.py).
+const char* const kModels[] = {"tiny-e2b", "tiny-e4b", "tiny-26b-a4b", "tiny-31b", "demo-e2b-mini", "demo-moe-mini"};
 
 std::filesystem::path goldens_dir() { return std::filesystem::path(GEMMA4_ASSETS_DIR) / "goldens"; }
 
@@ -80,7 +81,7 @@ std::vector<NpyArray> record(const std::vector<std::string>& globs, Body body) {
 
 }  // namespace
 
-TEST_CASE("lockstep: text decoder of every tiny variant, OpenCL (strict) vs reference, every probe, prefill and decode") {
+TEST_CASE("lockstep: text decoder of every tiny and demo model, OpenCL (strict) vs reference, every probe, prefill and decode") {
     G4_SKIP_WITHOUT_PROBES();
     cl::ClBackend* cl = device_backend();
     if (!cl) {
@@ -176,7 +177,7 @@ TEST_CASE("lockstep: vision tower (E2B and 26B, standardize) and audio tower, Op
     CHECK(cl->fallbacks().empty());
 }
 
-TEST_CASE("lockstep: greedy generation on OpenCL gives the reference's and transformers' tokens, every tiny variant") {
+TEST_CASE("lockstep: greedy generation on OpenCL gives the reference's and transformers' tokens, every tiny and demo model") {
     cl::ClBackend* cl = device_backend();
     if (!cl) {
         MESSAGE("skipped: no OpenCL device");

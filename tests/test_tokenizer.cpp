@@ -286,6 +286,21 @@ TEST_CASE("tokenizer: the tiny test model's tokenizer matches its goldens") {
     check_goldens(Tokenizer::load(dir), "tiny");
 }
 
+TEST_CASE("tokenizer: the demo models' tokenizer (BPE learned on the King James Bible) matches its goldens") {
+    const std::string dir = std::string(GEMMA4_ASSETS_DIR) + "/models/demo-e2b-mini";
+    const Tokenizer tok = Tokenizer::load(dir);
+    check_goldens(tok, "demo");
+    CHECK(tok.vocab_size() == 2048);
+    CHECK(tok.token_id("<|turn>") == 5);
+    CHECK(tok.token_id("<turn|>") == 6);
+    CHECK(tok.bos_id() == 2);
+    // Words of its corpus are single pieces, a leading space included (ids and pieces from `tokenizers`).
+    CHECK(tok.encode("And God said, Let there be light", false) == std::vector<int32_t>{366, 458, 578, 1621, 451, 365, 1138});
+    CHECK(tok.token_id("\u2581LORD") == 413);
+    CHECK(tok.decode(tok.encode("And God said, Let there be light: and there was light.", false)) ==
+          "And God said, Let there be light: and there was light.");
+}
+
 TEST_CASE("tokenizer: malformed tokenizer.json files are errors that name the file and the problem") {
     CHECK(load_error("not_json.json", "{ this is not json").find("not valid JSON") != std::string::npos);
     CHECK(load_error("array.json", "[1, 2]").find("not a JSON object") != std::string::npos);

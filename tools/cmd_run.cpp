@@ -47,7 +47,7 @@ std::vector<int32_t> stop_ids(const Checkpoint& ck, const Tokenizer* tok) {
 }  // namespace
 
 int cmd_run(int argc, char** argv) {
-    std::vector<Option> options = {{"--model", "-m", "MODEL", "checkpoint directory or bundled name (default tiny-e2b)"}};
+    std::vector<Option> options = {{"--model", "-m", "MODEL", "checkpoint directory or bundled name (default demo-e2b-mini; tiny-e2b with --image / --audio)"}};
     for (const Option& o : prompt_options()) options.push_back(o);
     for (const Option& o : media_options()) options.push_back(o);
     const std::vector<Option> more = {
@@ -83,7 +83,8 @@ int cmd_run(int argc, char** argv) {
     const std::unique_ptr<Backend> backend = make_backend(args, "blas");
     forward.backend = backend.get();
 
-    Checkpoint ck = Checkpoint::open(args.get("--model", "tiny-e2b"));
+    const bool media = args.has("--image") || args.has("--audio");
+    Checkpoint ck = Checkpoint::open(args.get("--model", media ? kDefaultMediaModel : kDefaultModel));
     if (max_new >= ck.config.text.max_position_embeddings)  // said before any work; checked with the prompt below
         throw Error("-n " + std::to_string(max_new) + " leaves no room for a prompt in the model's context of " +
                     std::to_string(ck.config.text.max_position_embeddings) + " tokens");

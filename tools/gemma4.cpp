@@ -38,7 +38,8 @@ void print_help() {
     for (const Command& c : kCommands) std::printf("  %-10s %s\n", c.name, c.help);
     std::printf(
         "\nMODEL is a Hugging Face checkpoint directory as downloaded, or a bundled model name\n"
-        "(tiny-e2b, tiny-e4b, tiny-26b-a4b, tiny-31b).\n");
+        "(demo-e2b-mini, demo-moe-mini: small trained models; tiny-e2b, tiny-e4b, tiny-26b-a4b, tiny-31b:\n"
+        "random weights, every structural feature and tower). With no -m, run uses demo-e2b-mini.\n");
 }
 
 }  // namespace

@@ -57,16 +57,16 @@ def corpus() -> tuple[list[str], dict[str, str]]:
     return texts, hashes
 
 
-def _learn_pieces(texts: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
-    """Characters and merges (in rank order) learned on the texts, at most 242 pieces in all."""
-    n_learned = FIRST_MULTIMODAL_ID - FIRST_LEARNED_ID
+def _learn_pieces(texts: list[str], n_learned: int = FIRST_MULTIMODAL_ID - FIRST_LEARNED_ID,
+                  limit_alphabet: int = LIMIT_ALPHABET) -> tuple[list[str], list[tuple[str, str]]]:
+    """Characters and merges (in rank order) learned on the texts, at most n_learned pieces (242 for the tiny one)."""
     tok = Tokenizer(models.BPE(unk_token=None, byte_fallback=False))
     tok.normalizer = normalizers.Replace(" ", "▁")
     # Training only: split before each "▁" so that learned pieces look like SentencePiece's ("▁the"); at run time
     # the Gemma pre-tokenizer (Split " " after the normalizer removed every " ") leaves the text whole, and these
     # merges, never crossing a word start, apply the same way.
     tok.pre_tokenizer = pre_tokenizers.Split(Regex("▁"), behavior="merged_with_next")
-    trainer = trainers.BpeTrainer(vocab_size=n_learned, limit_alphabet=LIMIT_ALPHABET, special_tokens=[],
+    trainer = trainers.BpeTrainer(vocab_size=n_learned, limit_alphabet=limit_alphabet, special_tokens=[],
                                   initial_alphabet=[], show_progress=False)
     tok.train_from_iterator(texts, trainer=trainer)
     model = json.loads(tok.to_str())["model"]
@@ -80,7 +80,21 @@ def _learn_pieces(texts: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
 
 def build_tokenizer_json() -> tuple[dict, dict[str, str]]:
     texts, hashes = corpus()
-    pieces, merges = _learn_pieces(texts)
+    return build_bpe_tokenizer_json(texts, VOCAB_SIZE, MULTIMODAL_TOKENS, LIMIT_ALPHABET), hashes
+
+
+def build_bpe_tokenizer_json(texts: list[str], vocab_size: int, multimodal: dict[str, int],
+                             limit_alphabet: int) -> dict:
+    """A Gemma-shaped tokenizer.json learned on `texts`: control tokens 0..6, bytes 7..262, learned pieces, then the
+    multimodal tokens at the ids `multimodal` gives (they must be the last ids, up to vocab_size - 1).
+
+    The tiny models' tokenizer (512 ids, licence texts) and the demo models' (tools/train_demo_model.py) both come
+    from here.
+    """
+    first_multimodal = min(multimodal.values())
+    if sorted(multimodal.values()) != list(range(first_multimodal, vocab_size)):
+        raise ValueError(f"multimodal ids {sorted(multimodal.values())} are not the last ids below {vocab_size}")
+    pieces, merges = _learn_pieces(texts, first_multimodal - FIRST_LEARNED_ID, limit_alphabet)
     vocab: dict[str, int] = {}
     for i, t in enumerate(CONTROL_TOKENS):
         vocab[t] = i
@@ -94,18 +108,18 @@ def build_tokenizer_json() -> tuple[dict, dict[str, str]]:
         next_id += 1
     # Unused slots (if the trainer stopped early) get placeholder pieces so that ids stay dense.
     k = 0
-    while next_id < FIRST_MULTIMODAL_ID:
+    while next_id < first_multimodal:
         vocab[f"<unused{k}>"] = next_id
         next_id += 1
         k += 1
-    for t, i in MULTIMODAL_TOKENS.items():
+    for t, i in multimodal.items():
         vocab[t] = i
-    if sorted(vocab.values()) != list(range(VOCAB_SIZE)):
-        raise RuntimeError("tiny tokenizer ids are not exactly 0..511")
+    if sorted(vocab.values()) != list(range(vocab_size)):
+        raise RuntimeError(f"tokenizer ids are not exactly 0..{vocab_size - 1}")
     kept_merges = [[a, b] for a, b in merges if a + b in vocab and a in vocab and b in vocab]
 
     added = []
-    special_ids = list(range(len(CONTROL_TOKENS))) + sorted(MULTIMODAL_TOKENS.values())
+    special_ids = list(range(len(CONTROL_TOKENS))) + sorted(multimodal.values())
     inv = {i: t for t, i in vocab.items()}
     for i in special_ids:
         t = inv[i]
@@ -136,15 +150,15 @@ def build_tokenizer_json() -> tuple[dict, dict[str, str]]:
                   "end_of_word_suffix": None, "fuse_unk": True, "byte_fallback": True, "ignore_merges": False,
                   "vocab": dict(sorted(vocab.items(), key=lambda kv: kv[1])), "merges": kept_merges},
     }
-    return tj, hashes
+    return tj
 
 
-def tokenizer_config_json() -> dict:
+def tokenizer_config_json(multimodal: dict[str, int] = MULTIMODAL_TOKENS) -> dict:
     added_decoder = {}
     for i, t in enumerate(CONTROL_TOKENS):
         added_decoder[str(i)] = {"content": t, "lstrip": False, "normalized": False, "rstrip": False,
                                  "single_word": False, "special": t not in NOT_SPECIAL}
-    for t, i in sorted(MULTIMODAL_TOKENS.items(), key=lambda kv: kv[1]):
+    for t, i in sorted(multimodal.items(), key=lambda kv: kv[1]):
         added_decoder[str(i)] = {"content": t, "lstrip": False, "normalized": False, "rstrip": False,
                                  "single_word": False, "special": True}
     return {
@@ -174,11 +188,11 @@ def tokenizer_config_json() -> dict:
     }
 
 
-def check_tokenizer(path: Path) -> dict:
+def check_tokenizer(path: Path, vocab_size: int = VOCAB_SIZE, multimodal: dict[str, int] = MULTIMODAL_TOKENS) -> dict:
     """Round-trip and special-token checks on a saved tokenizer.json; returns a few facts for the report."""
     tok = Tokenizer.from_file(str(path))
-    if tok.get_vocab_size(with_added_tokens=True) != VOCAB_SIZE:
-        raise RuntimeError(f"{path}: vocab size {tok.get_vocab_size(with_added_tokens=True)} != {VOCAB_SIZE}")
+    if tok.get_vocab_size(with_added_tokens=True) != vocab_size:
+        raise RuntimeError(f"{path}: vocab size {tok.get_vocab_size(with_added_tokens=True)} != {vocab_size}")
     facts = {}
     for text in ["Hello world", "The quick brown fox jumps over the lazy dog.", "naïve café — 日本",
                  "  two  spaces\nand a newline"]:
@@ -189,7 +203,7 @@ def check_tokenizer(path: Path) -> dict:
         if back != text:
             raise RuntimeError(f"{path}: round trip of {text!r} gave {back!r}")
         facts[text] = enc.ids
-    for t, i in MULTIMODAL_TOKENS.items():
+    for t, i in multimodal.items():
         ids = tok.encode(f"a{t}b", add_special_tokens=False).ids
         if i not in ids or ids.count(i) != 1:
             raise RuntimeError(f"{path}: {t} is not tokenized as the single id {i}: {ids}")
@@ -201,8 +215,8 @@ def check_tokenizer(path: Path) -> dict:
     return facts
 
 
-def write(out_dir: Path, tj: dict) -> None:
+def write(out_dir: Path, tj: dict, multimodal: dict[str, int] = MULTIMODAL_TOKENS) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "tokenizer.json").write_text(json.dumps(tj, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    (out_dir / "tokenizer_config.json").write_text(json.dumps(tokenizer_config_json(), ensure_ascii=False, indent=2)
+    (out_dir / "tokenizer_config.json").write_text(json.dumps(tokenizer_config_json(multimodal), ensure_ascii=False, indent=2)
                                                    + "\n", encoding="utf-8")

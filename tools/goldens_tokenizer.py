@@ -12,6 +12,8 @@ Run by hand, never in CI: `/path/to/venv/bin/python tools/goldens_tokenizer.py`.
                               Split pre-tokenizer, "a b" string merges, unk without byte fallback), with the same
                               three golden files beside them
     tiny.*                    the same for assets/models/tiny-e2b/tokenizer.json when it exists
+    demo.*                    the same for assets/models/demo-e2b-mini/tokenizer.json (the 2048-id BPE learned on
+                              the King James Bible by tools/train_demo_model.py; both demo models share it)
     chat_goldens.jsonl        {"messages", "add_generation_prompt", "enable_thinking", "rendered"} rendered by
                               transformers' own chat-template renderer from gemma4_chat_template.jinja
 
@@ -32,6 +34,7 @@ ASSETS = REPO / "assets" / "tokenizer"
 SHARED = REPO.parent / "shared"
 GEMMA3_JSON = SHARED / "assets" / "tokenizer-gemma3" / "tokenizer.json"
 TINY_JSON = REPO / "assets" / "models" / "tiny-e2b" / "tokenizer.json"
+DEMO_JSON = REPO / "assets" / "models" / "demo-e2b-mini" / "tokenizer.json"
 CHAT_TEMPLATE = ASSETS / "gemma4_chat_template.jinja"
 SEED = 20260423
 
@@ -563,6 +566,8 @@ def main() -> None:
         write_tokenizer_goldens(path, corpus_path, ASSETS / f"{path.parent.name}.ids.txt")
     if TINY_JSON.exists():
         write_tokenizer_goldens(TINY_JSON, corpus_path, ASSETS / "tiny.ids.txt")
+    if DEMO_JSON.exists():
+        write_tokenizer_goldens(DEMO_JSON, corpus_path, ASSETS / "demo.ids.txt")
     write_chat_goldens(CHAT_TEMPLATE, ASSETS / "chat_goldens.jsonl")
 
 

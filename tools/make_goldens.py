@@ -246,15 +246,20 @@ def write_model(name: str, assets: Path, tok_json: dict, samples, report: dict) 
 
 
 @torch.no_grad()
-def text_goldens(name: str, assets: Path, table: ProbeTable, tok, report: dict) -> None:
+def text_goldens(name: str, assets: Path, table: ProbeTable, tok, report: dict,
+                 prompts: dict[str, tuple[str, list[int]]] | None = None,
+                 candidates: list[tuple[str, list[int]]] | None = None) -> None:
+    """The text traces (one per prompt: name -> (text, ids); default: the tiny models' t7, t8, t9, t20 and text) and
+    the greedy generation golden (from the first of `candidates` that passes, see below)."""
     import goldens_trace as gt
 
     model_dir = assets / "models" / name
     model = load_f32(model_dir)
     config_hash = sha256_file(model_dir / "config.json")
     cap = gt.TextCapture(model)
-    prompts = {f"t{T}": ("", prompt_ids(T)) for T in PROMPT_LENGTHS}
-    prompts["text"] = (TEXT_PROMPT, tok.encode(TEXT_PROMPT).ids)
+    if prompts is None:
+        prompts = {f"t{T}": ("", prompt_ids(T)) for T in PROMPT_LENGTHS}
+        prompts["text"] = (TEXT_PROMPT, tok.encode(TEXT_PROMPT).ids)
     entropies = {}
     for pname, (text, ids_list) in prompts.items():
         ids = torch.tensor([ids_list])
@@ -275,16 +280,18 @@ def text_goldens(name: str, assets: Path, table: ProbeTable, tok, report: dict) 
         verify_npz(path)
         log(f"[{name}] {path.name}: T={len(ids_list)}, {n} arrays, {path.stat().st_size / 1e3:.0f} kB")
     cap.remove()
-    report[name]["attention_entropy_t20"] = entropies["t20"]
+    longest = max(prompts, key=lambda p: len(prompts[p][1]))
+    report[name][f"attention_entropy_{longest}"] = entropies[longest]
     report[name]["captured_text_points"] = sorted({k.split(".")[-1] for k in cap.t if not k.startswith("_")})
 
     # Greedy generation golden: HF generate (KV cache, sliding-window cache, shared KV) against a no-cache loop.
     # Random tiny models with tied embeddings often fall into a one-token loop; take the first candidate prompt whose
     # continuation has at least 5 distinct tokens and no near-tie (top-1 / top-2 logit margin >= 1e-3 at every step, so
     # float32 rounding cannot flip a token), else the most varied one, so the golden says something.
-    candidates = [("text", prompts["text"][1]), ("t20", prompts["t20"][1])]
-    g = torch.Generator().manual_seed(77)
-    candidates += [(f"random{i}", [2] + torch.randint(7, 505, (15,), generator=g).tolist()) for i in range(8)]
+    if candidates is None:
+        candidates = [("text", prompts["text"][1]), ("t20", prompts["t20"][1])]
+        g = torch.Generator().manual_seed(77)
+        candidates += [(f"random{i}", [2] + torch.randint(7, 505, (15,), generator=g).tolist()) for i in range(8)]
     best = None
     for cname, ids_list in candidates:
         seq, margins = list(ids_list), []
@@ -421,6 +428,9 @@ def main() -> None:
                          for tw in ("text", "vision", "audio")} if not args.no_multimodal else {},
         "models": report,
     }
+    if versions_path.exists():  # the demo models' entries (tools/make_demo_goldens.py) are not this script's to drop
+        old = json.loads(versions_path.read_text())
+        versions.update({k: old[k] for k in ("demo_models", "demo_versions") if k in old})
     versions_path.parent.mkdir(parents=True, exist_ok=True)
     versions_path.write_text(json.dumps(versions, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     log(f"wrote {versions_path}")

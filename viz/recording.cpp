@@ -135,7 +135,7 @@ Recording Recording::from_trace(const std::string& npz_path, const std::string& 
         model = trace_meta(arrays, npz_path).model;
         if (model.empty())
             throw Error(npz_path + ": the trace has no meta.model entry, so its model is unknown; give the model (-m DIR "
-                                   "or a bundled name such as tiny-e2b)");
+                                   "or a bundled name such as demo-e2b-mini)");
     }
     ModelConfig cfg;
     try {

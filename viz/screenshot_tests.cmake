@@ -40,7 +40,7 @@ else()
 endif()
 set_tests_properties(screenshot_attention_32k PROPERTIES LABELS screenshot SKIP_RETURN_CODE 77 TIMEOUT 300)
 
-# The PLE ablation (issue 7): rerun tiny-e2b with every layer's PLE off; the next-token distribution must move (a total
+# The PLE ablation (issue 7): rerun the default model (demo-e2b-mini, trained) with every layer's PLE off; the next-token distribution must move (a total
 # variation that is not 0) and the panel, showing before / after, must have content.
 set(abl_png ${GEMMA4_SCREENSHOT_DIR}/ple-ablation.png)
 if(NOT GEMMA4_PROBES)

@@ -9,7 +9,7 @@ namespace gemma4::viz {
 
 const std::vector<AppOption>& app_options() {
     static const std::vector<AppOption> options = {
-        {"--model", "-m", "MODEL", "checkpoint directory or bundled name (default tiny-e2b)"},
+        {"--model", "-m", "MODEL", "checkpoint directory or bundled name (default demo-e2b-mini; tiny-e2b with --image / --audio)"},
         {"--prompt", "-p", "TEXT", "the prompt run live at start (one user turn of the chat format)"},
         {"--image", "", "FILE", "an image placed before the prompt text (models with a vision tower)"},
         {"--audio", "", "FILE", "an audio clip placed before the prompt text (E2B / E4B)"},
@@ -20,6 +20,7 @@ const std::vector<AppOption>& app_options() {
         {"--screenshot", "", "OUT.png", "render one panel (--panel) to a PNG and exit"},
         {"--panel", "", "NAME", "the panel for --screenshot / --bench-frames (see --list-panels; 'app' = the whole window)"},
         {"--layer", "", "N", "the decoder layer selected at start"},
+        {"--head", "", "N", "the attention head selected at start (attention panel)"},
         {"--ablate-ple", "", "L,L,...", "after the run, rerun with these layers' PLE contribution off (the PLE panel's "
                                         "ablation) and print how the next-token distribution changed"},
         {"--width", "", "PX", "window width for --screenshot / --bench-frames (default 1280)"},
@@ -44,8 +45,8 @@ std::string app_usage() {
         "                        [--backend ref|blas|opencl] [--screenshot OUT.png --panel NAME [--layer N]]\n"
         "                        [--list-panels] [--bench-frames N] [--check-png FILE] [--max-rss-mb N]\n"
         "                        [--make-long-trace OUT.npz [--tokens N]]\n\n"
-        "An interactive map of a Gemma 4 model fed by its probes. With no arguments it opens the bundled tiny-e2b and\n"
-        "runs a sample prompt.\n\noptions:\n";
+        "An interactive map of a Gemma 4 model fed by its probes. With no arguments it opens the bundled demo-e2b-mini (a\n"
+        "small model trained on the King James Bible) and runs a sample prompt; with --image or --audio, tiny-e2b.\n\noptions:\n";
     for (const AppOption& o : app_options()) {
         std::string left = std::string("  ") + (o.alias[0] ? std::string(o.alias) + ", " : "    ") + o.name;
         if (o.value[0]) left += std::string(" ") + o.value;

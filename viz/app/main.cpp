@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "app_options.h"
+#include "checkpoint.h"
 #include "error.h"
 #include "live_run.h"
 #include "long_trace.h"
@@ -34,7 +35,9 @@
 namespace gemma4::viz {
 namespace {
 
-constexpr const char* kSamplePrompt = "Why is the sky blue?";
+// The default model (demo-e2b-mini) was trained on the King James Bible with user turns holding a verse's first words
+// and model turns its rest, so this prompt gets a verse back.
+constexpr const char* kSamplePrompt = "And God said";
 
 // Everything the window shows: the current recording, the comparison run, the shared panel state, the live runner.
 struct App {
@@ -257,7 +260,8 @@ void draw_left_column(App& app, float width) {
     ImGui::InputTextMultiline("##prompt", app.prompt_buf, sizeof app.prompt_buf, ImVec2(-1, 70));
     ImGui::SetNextItemWidth(-60);
     ImGui::InputText("model", app.model_buf, sizeof app.model_buf);
-    help_marker("A checkpoint directory or the name of a bundled tiny model (tiny-e2b, tiny-e4b, tiny-26b-a4b, tiny-31b).");
+    help_marker("A checkpoint directory or the name of a bundled model: demo-e2b-mini and demo-moe-mini (small, trained on "
+                "the King James Bible, text only) or tiny-e2b, tiny-e4b, tiny-26b-a4b, tiny-31b (random weights, with towers).");
     ImGui::SetNextItemWidth(-60);
     ImGui::InputText("image", app.image_buf, sizeof app.image_buf);
     help_marker("Optional image file; the vision tower turns it into soft tokens placed before the prompt text.");
@@ -460,12 +464,16 @@ int panel_index(const std::string& name) {
     throw Error("unknown panel '" + name + "' (panels: " + names + ")");
 }
 
-// The model a batch run of a panel needs when no -m is given: the bundled tiny model that has its feature.
-std::string default_model_for(const std::string& needs) { return needs == "moe" ? "tiny-26b-a4b" : "tiny-e2b"; }
+// The model opened when no -m is given: the trained demo model, its MoE sibling for the MoE panel, and the tiny random
+// model with towers when a panel or the command line needs an image or audio (the demo models are text only).
+std::string default_model_for(const std::string& needs, const AppArgs& args) {
+    if (needs == "vision" || needs == "audio" || args.has("--image") || args.has("--audio")) return kDefaultMediaModel;
+    return needs == "moe" ? "demo-moe-mini" : kDefaultModel;
+}
 
 // Loads what the command line asks for, on this thread (batch modes and the first frame of the app).
 void load_from_args(App& app, const AppArgs& args, const std::string& needs) {
-    const std::string model = args.get("--model", default_model_for(needs));
+    const std::string model = args.get("--model", default_model_for(needs, args));
     copy_into(app.model_buf, sizeof app.model_buf, model);
     const std::string golden = args.get("--golden");
     if (args.has("--trace")) {
@@ -507,6 +515,12 @@ void load_from_args(App& app, const AppArgs& args, const std::string& needs) {
         const long long L = static_cast<long long>(app.recording->layers().size());
         if (layer < 0 || layer >= L) throw Error("--layer must be between 0 and " + std::to_string(L - 1) + ", got " + std::to_string(layer));
         app.state.layer = static_cast<int>(layer);
+    }
+    if (args.has("--head")) {
+        const long long head = args.get_int("--head", 0);
+        const long long H = app.recording->config().text.num_attention_heads;
+        if (head < 0 || head >= H) throw Error("--head must be between 0 and " + std::to_string(H - 1) + ", got " + std::to_string(head));
+        app.state.head = static_cast<int>(head);
     }
     if (args.has("--ablate-ple")) {
         // The PLE panel's ablation, from the command line: rerun with the listed layers' PLE off, keep both next-token
@@ -564,7 +578,7 @@ int run_screenshot(const AppArgs& args) {
     const AppArgs* use = &args;
     std::unique_ptr<AppArgs> extended;
     if (std::string(def.name) == "divergence" && !args.has("--golden") && !args.has("--trace")) {
-        const std::string golden = bundled_golden_for(args.get("--model", default_model_for(def.needs)));
+        const std::string golden = bundled_golden_for(args.get("--model", default_model_for(def.needs, args)));
         if (!golden.empty()) {
             // the same arguments plus --golden
             argv_store = {"gemma4-inspector", "--golden", golden};
@@ -656,7 +670,7 @@ int run_interactive(const AppArgs& args) {
                 if (args.has("--trace")) {
                     load_from_args(app, args, "");
                 } else {
-                    copy_into(app.model_buf, sizeof app.model_buf, args.get("--model", "tiny-e2b"));
+                    copy_into(app.model_buf, sizeof app.model_buf, args.get("--model", default_model_for("", args)));
                     RunRequest req;
                     req.model = app.model_buf;
                     req.backend = args.get("--backend", "ref");
