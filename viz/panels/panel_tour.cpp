@@ -219,7 +219,7 @@ void step_diagram(const Recording& r, const PanelState& s, int step) {
         const bool lit = step_highlights(step, layers[l]);
         const ImU32 c = !lit ? IM_COL32(60, 60, 66, 255) : layers[l].global ? IM_COL32(214, 120, 48, 255) : IM_COL32(56, 110, 170, 255);
         dl->AddRectFilled(ImVec2(o.x + l * cell, o.y), ImVec2(o.x + (l + 1) * cell - 2, o.y + 34), c, 3.0f);
-        char label[8];
+        char label[16];  // any int fits ("%d" of INT_MIN is 11 characters)
         std::snprintf(label, sizeof label, "%d", l);
         dl->AddText(ImVec2(o.x + l * cell + 3, o.y + 3), IM_COL32(255, 255, 255, 255), label);
         if (l == s.layer) dl->AddRect(ImVec2(o.x + l * cell - 1, o.y - 1), ImVec2(o.x + (l + 1) * cell - 1, o.y + 35), IM_COL32(255, 255, 255, 255), 3.0f, 0, 2.0f);
