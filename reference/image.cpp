@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -212,30 +213,51 @@ std::string jpeg_huffman_problem(const std::string& bytes) {
     return "";
 }
 
-// Two problems of binary PNM (P5 / P6) headers. A width, height or maximum value that does not fit an int: stb
-// accumulates the digits in an int without an overflow check (2.28 refuses numbers above 2^31/10). And a maximum value
-// above 255 (16 bits a sample): stb converts the 16-bit samples to 4 channels with its 8-bit routine, so the next step
-// reads past the buffer (heap overflow; 2.28 uses stbi__convert_format16). Skips white space and '#' comments between
-// the numbers as stbi__pnm_skip_whitespace does. Returns the problem, or "" (also for files that are not P5 / P6).
-std::string pnm_header_problem(const std::string& bytes) {
-    if (bytes.size() < 2 || bytes[0] != 'P' || (bytes[1] != '5' && bytes[1] != '6')) return "";
+// The header of a binary PNM (P5 / P6), read as stbi__pnm_info reads it: white space and '#' comments between the
+// width, height and maximum value, whose digits stb accumulates in an int. The samples start one white-space character
+// after the maximum value. nullopt for files that are not P5 / P6.
+struct PnmHeader {
+    int64_t width = 0, height = 0, max_value = 0;
+    const char* too_large = nullptr;  // the first field beyond 32 bits (the fields after it are not read)
+    int channels = 1;                 // P5 grey, P6 RGB
+    int64_t data_start = 0;
+};
+
+std::optional<PnmHeader> read_pnm_header(const std::string& bytes) {
+    if (bytes.size() < 2 || bytes[0] != 'P' || (bytes[1] != '5' && bytes[1] != '6')) return std::nullopt;
     const auto is_space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
+    PnmHeader h;
+    h.channels = bytes[1] == '5' ? 1 : 3;
     size_t i = 2;
-    for (const char* field : {"width", "height", "maximum value"}) {
+    for (auto [field, value] : {std::pair{"width", &h.width}, {"height", &h.height}, {"maximum value", &h.max_value}}) {
         while (i < bytes.size() && (is_space(bytes[i]) || bytes[i] == '#')) {
             if (bytes[i] == '#')
                 while (i < bytes.size() && bytes[i] != '\n' && bytes[i] != '\r') ++i;
             else
                 ++i;
         }
-        int64_t value = 0;
         for (; i < bytes.size() && bytes[i] >= '0' && bytes[i] <= '9'; ++i) {
-            value = value * 10 + (bytes[i] - '0');
-            if (value > INT32_MAX) return std::string("corrupt PNM image: the ") + field + " does not fit 32 bits";
+            *value = *value * 10 + (bytes[i] - '0');
+            if (*value > INT32_MAX) {
+                h.too_large = field;
+                return h;
+            }
         }
-        if (std::string_view(field) == "maximum value" && value > 255)
-            return "16-bit PNM images are not supported (maximum value " + std::to_string(value) + ")";
     }
+    h.data_start = int64_t(i) + 1;
+    return h;
+}
+
+// Two problems of binary PNM headers. A width, height or maximum value that does not fit an int: stb accumulates the
+// digits in an int without an overflow check (2.28 refuses numbers above 2^31/10). And a maximum value above 255 (16
+// bits a sample): stb converts the 16-bit samples to 4 channels with its 8-bit routine, so the next step reads past
+// the buffer (heap overflow; 2.28 uses stbi__convert_format16). Returns the problem, or "" (also for files that are
+// not P5 / P6).
+std::string pnm_header_problem(const std::string& bytes) {
+    const std::optional<PnmHeader> h = read_pnm_header(bytes);
+    if (!h) return "";
+    if (h->too_large) return std::string("corrupt PNM image: the ") + h->too_large + " does not fit 32 bits";
+    if (h->max_value > 255) return "16-bit PNM images are not supported (maximum value " + std::to_string(h->max_value) + ")";
     return "";
 }
 
@@ -269,29 +291,15 @@ std::string bmp_truncation_problem(const std::string& b) {
            std::to_string(offset) + ", but the file ends at byte " + std::to_string(b.size());
 }
 
-// Binary PNM: the samples start one white-space character after the maximum value (stbi__pnm_info); P5 has one
-// byte a pixel, P6 three (maximum values above 255 are refused by pnm_header_problem).
-std::string pnm_truncation_problem(const std::string& b) {
-    if (b.size() < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return "";
-    const auto is_space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
-    size_t i = 2;
-    int64_t values[3] = {0, 0, 0};
-    for (int64_t& value : values) {
-        while (i < b.size() && (is_space(b[i]) || b[i] == '#')) {
-            if (b[i] == '#')
-                while (i < b.size() && b[i] != '\n' && b[i] != '\r') ++i;
-            else
-                ++i;
-        }
-        for (; i < b.size() && b[i] >= '0' && b[i] <= '9' && value <= INT32_MAX; ++i) value = value * 10 + (b[i] - '0');
-    }
-    const int64_t w = values[0], h = values[1];
-    if (w <= 0 || h <= 0 || w > INT32_MAX || h > INT32_MAX) return "";  // stb refuses these by itself
-    const int64_t needed = w * h * (b[1] == '5' ? 1 : 3), start = int64_t(i) + 1;
-    if (int64_t(b.size()) - start >= needed) return "";
-    return "truncated PNM image: the header declares " + std::to_string(w) + "x" + std::to_string(h) + ", " +
-           std::to_string(needed) + " bytes of samples from byte " + std::to_string(start) + ", but the file ends at byte " +
-           std::to_string(b.size());
+// Binary PNM: one byte a sample (maximum values above 255 are refused by pnm_header_problem).
+std::string pnm_truncation_problem(const std::string& bytes) {
+    const std::optional<PnmHeader> h = read_pnm_header(bytes);
+    if (!h || h->too_large || h->width <= 0 || h->height <= 0) return "";  // not PNM, or refused elsewhere
+    const int64_t needed = h->width * h->height * h->channels;
+    if (int64_t(bytes.size()) - h->data_start >= needed) return "";
+    return "truncated PNM image: the header declares " + std::to_string(h->width) + "x" + std::to_string(h->height) +
+           ", " + std::to_string(needed) + " bytes of samples from byte " + std::to_string(h->data_start) +
+           ", but the file ends at byte " + std::to_string(bytes.size());
 }
 
 // TGA has no magic number (stb_image tries it after every other format), so this runs only on files that passed
