@@ -86,6 +86,11 @@ void scale(float* x, int64_t n, float s);
 void gelu_mul(float* out, const float* gate, const float* up, int64_t n);
 // The MoE experts' activation on fused rows: gate_up[rows, 2I] = [gate | up] → out[rows, I] = gelu_tanh(gate) · up.
 void gelu_mul_halves(float* out, const float* gate_up, int64_t rows, int I);
+// The same three gelu ops, vectorised for BlasBackend (ops_fast.cpp): gelu_tanh(x) written as x·sigmoid(2u), which
+// is 0.5·x·(1 + tanh(u)) exactly, with an 8-lane exp; agrees with the loops above to a few float ulps.
+void gelu_tanh_fast(float* x, int64_t n);
+void gelu_mul_fast(float* out, const float* gate, const float* up, int64_t n);
+void gelu_mul_halves_fast(float* out, const float* gate_up, int64_t rows, int I);
 // x · sigmoid(x), in place.
 void silu(float* x, int64_t n);
 // torch.clamp(x, lo, hi) over n values; out may equal x.

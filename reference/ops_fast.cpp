@@ -9,6 +9,7 @@
 //   attention_blas — the text attention core as two sgemms per head and block of queries (q·kᵀ, then p·v), with the
 //           mask of mask.h applied between them; the same formula as ops.cpp's attention, which loops per query.
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <bit>
@@ -120,55 +121,70 @@ G4_INLINE float hsum(f32x8 v) {
     return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
 }
 
-// Output rows [o0, o1) for NT tokens starting at t0: out[t][o] = x[t] · W[o]. Each weight row is read once, sixteen
-// values at a time, and multiplied into every token's accumulators. x is in the weight type's layout (kEvenOdd:
-// decode_x_layout), the same [T, in] shape. The accumulators live in registers (NT and G are compile-time
-// constants, the loops unroll): 2·G independent vectors per token so that consecutive FMAs do not wait on each other
-// (one token needs 4 chains to cover the FMA latency; with two or more tokens, 2 per token do). Keeping them in
-// registers is the whole point: a sum array indexed by a run-time token count lives in memory, and every addition
-// then waits on a store → load round trip (the earlier version of this loop reached about half of the memory
-// bandwidth that way).
-template <class Weights, int NT>
+// Output rows for NT tokens starting at t0: out[t][o] = x[t] · W[o], for R rows at once, row o = o0 + r·stride
+// (r < R). Each weight row is read once, sixteen values at a time, and multiplied into every token's accumulators.
+// x is in the weight type's layout (kEvenOdd: decode_x_layout), the same [T, in] shape.
+//  - The accumulators live in registers (NT and R are compile-time constants, the loops unroll): two per (token,
+//    row), one for the even and one for the odd half of each group, so that consecutive FMAs do not wait on each
+//    other. A sum array indexed by a run-time token count lives in memory, and every addition then waits on a
+//    store → load round trip (an earlier version reached about half of the memory bandwidth that way).
+//  - The R rows come from R places `stride` rows apart, so each thread reads R streams at once. One stream per
+//    core does not keep enough reads in flight on this project's machine: a single-stream matvec read ~90 % of
+//    what a single-stream sum reads, four streams per thread ~20 % more (docs/performance.md, "Streams").
+//  - Every row gets the same sequence of additions whatever R is, so a result does not depend on how the rows
+//    were cut into blocks and streams (or on the thread count).
+template <class Weights, int NT, int R>
 G4_INLINE void dot_rows(float* out, const float* x, const std::byte* w, int64_t in, int64_t out_dim, int t0, int64_t o0,
-                        int64_t o1) {
-    constexpr int G = NT == 1 ? 2 : 1;  // groups of 16 per step
-    constexpr int64_t kStep = 16 * G;
-    const int64_t vec_end = in - in % kVectorSpan;  // a multiple of kStep; the rest is the scalar tail
+                        int64_t stride) {
+    const int64_t vec_end = in - in % kVectorSpan;  // a multiple of 16; the rest is the scalar tail
     const float* xt0 = x + int64_t(t0) * in;
-    for (int64_t o = o0; o < o1; ++o) {
-        const std::byte* wr = w + o * in * Weights::kBytes;
-        f32x8 acc[NT][2 * G] = {};
-        for (int64_t i = 0; i < vec_end; i += kStep) {
-            f32x8 wv[2 * G];
+    const std::byte* wr[R];
 #pragma GCC unroll 4
-            for (int g = 0; g < G; ++g) Weights::load16(wr + (i + 16 * g) * Weights::kBytes, wv[2 * g], wv[2 * g + 1]);
+    for (int r = 0; r < R; ++r) wr[r] = w + (o0 + r * stride) * in * Weights::kBytes;
+    f32x8 acc[NT][R][2] = {};
+    for (int64_t i = 0; i < vec_end; i += 16) {
 #pragma GCC unroll 4
-            for (int t = 0; t < NT; ++t)
+        for (int r = 0; r < R; ++r) {
+            f32x8 wa, wb;
+            Weights::load16(wr[r] + i * Weights::kBytes, wa, wb);
 #pragma GCC unroll 4
-                for (int v = 0; v < 2 * G; ++v) acc[t][v] += load_f32x8(xt0 + int64_t(t) * in + i + 8 * v) * wv[v];
-        }
-#pragma GCC unroll 4
-        for (int t = 0; t < NT; ++t) {
-            f32x8 a = acc[t][0];
-#pragma GCC unroll 4
-            for (int v = 1; v < 2 * G; ++v) a += acc[t][v];
-            float sum = hsum(a);
-            for (int64_t i = vec_end; i < in; ++i) sum += xt0[int64_t(t) * in + i] * Weights::load1(wr + i * Weights::kBytes);
-            out[int64_t(t0 + t) * out_dim + o] = sum;
+            for (int t = 0; t < NT; ++t) {
+                acc[t][r][0] += load_f32x8(xt0 + int64_t(t) * in + i) * wa;
+                acc[t][r][1] += load_f32x8(xt0 + int64_t(t) * in + i + 8) * wb;
+            }
         }
     }
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+            float sum = hsum(acc[t][r][0] + acc[t][r][1]);
+            for (int64_t i = vec_end; i < in; ++i) sum += xt0[int64_t(t) * in + i] * Weights::load1(wr[r] + i * Weights::kBytes);
+            out[int64_t(t0 + t) * out_dim + o0 + r * stride] = sum;
+        }
 }
 
-// All T tokens for rows [o0, o1): tiles of up to four tokens (the row block, a few tens of KiB, stays in L1/L2
-// between tiles, so memory still sees each weight once).
+// Rows [o0, o1) for tokens [t0, t0 + NT): the block cut into R contiguous parts read side by side (dot_rows), then
+// the few rows left over one at a time.
+template <class Weights, int NT, int R>
+G4_INLINE void rows_in_streams(float* out, const float* x, const WeightView& W, int t0, int64_t o0, int64_t o1) {
+    const int64_t per = (o1 - o0) / R;
+    if (R > 1)
+        for (int64_t r = 0; r < per; ++r) dot_rows<Weights, NT, R>(out, x, W.data, W.cols, W.rows, t0, o0 + r, per);
+    for (int64_t o = o0 + (R > 1 ? R * per : 0); o < o1; ++o) dot_rows<Weights, NT, 1>(out, x, W.data, W.cols, W.rows, t0, o, 0);
+}
+
+// All T tokens for rows [o0, o1): tiles of up to four tokens (the row block, a few hundred KiB, stays in L2 between
+// tiles, so memory still sees each weight once). Streams per thread: four for one token, two for two, one for three
+// or four tokens (the accumulators, 2·NT·R vectors, must stay within the 16 vector registers).
 template <class Weights>
 G4_INLINE void rows_all_tokens(float* out, const float* x, const WeightView& W, int T, int64_t o0, int64_t o1) {
     for (int t0 = 0; t0 < T; t0 += 4) {
         switch (std::min(4, T - t0)) {
-            case 1: dot_rows<Weights, 1>(out, x, W.data, W.cols, W.rows, t0, o0, o1); break;
-            case 2: dot_rows<Weights, 2>(out, x, W.data, W.cols, W.rows, t0, o0, o1); break;
-            case 3: dot_rows<Weights, 3>(out, x, W.data, W.cols, W.rows, t0, o0, o1); break;
-            default: dot_rows<Weights, 4>(out, x, W.data, W.cols, W.rows, t0, o0, o1); break;
+            case 1: rows_in_streams<Weights, 1, 4>(out, x, W, t0, o0, o1); break;
+            case 2: rows_in_streams<Weights, 2, 2>(out, x, W, t0, o0, o1); break;
+            case 3: rows_in_streams<Weights, 3, 1>(out, x, W, t0, o0, o1); break;
+            default: rows_in_streams<Weights, 4, 1>(out, x, W, t0, o0, o1); break;
         }
     }
 }
@@ -268,15 +284,18 @@ struct OpenBlasSingleThread {
 
 }  // namespace
 
-// The decode fast path (T <= kBlasMinTokens). The rows go out in blocks of about 64 KiB of weight, handed to the
-// threads dynamically: each block is streamed front to back (the hardware prefetcher follows it), and on a shared
-// machine a thread that loses its core for a while holds up the others by one block, not by half the matrix.
+// The decode fast path (T <= kBlasMinTokens). The rows go out in blocks of about 256 KiB of weight (fewer rows for
+// small matrices, so that every thread gets several blocks), handed to the threads dynamically: on a shared machine
+// a thread that loses its core for a while holds up the others by one block, not by half the matrix. Each block is
+// read as four streams at once for one token (rows_all_tokens).
 void matmul_small_t(float* out, const float* x, const WeightView& W, int T) {
     if (T > kBlasMinTokens) throw Error("matmul_small_t: T = " + std::to_string(T) + " > kBlasMinTokens");
     require_float_dtype(W.dtype);
     const int64_t out_dim = W.rows;
     const int64_t row_bytes = std::max<int64_t>(1, W.cols * static_cast<int64_t>(dtype_size(W.dtype)));
-    const int64_t rows_per_block = std::max<int64_t>(1, (int64_t(64) << 10) / row_bytes);
+    const int64_t blocks_wanted = 4 * int64_t(omp_get_max_threads());
+    const int64_t rows_per_block =
+        std::max<int64_t>(1, std::min((int64_t(256) << 10) / row_bytes, (out_dim + blocks_wanted - 1) / blocks_wanted));
     const int64_t blocks = (out_dim + rows_per_block - 1) / rows_per_block;
     std::vector<float> x_layout;
     const float* xl = decode_x_layout(W, x, T, x_layout);
@@ -311,6 +330,98 @@ void matmul_blas(float* out, const float* x, const WeightView& W, int T) {
 #pragma omp for schedule(dynamic)
         for (int64_t b = 0; b < blocks; ++b) sgemm_row_block(out, x, W, T, b * block, std::min(block, W.rows - b * block), w_block);
     }
+}
+
+namespace {
+
+// ---- gelu, vectorised ----------------------------------------------------------------------------------------------
+//
+// gelu_pytorch_tanh is 0.5·x·(1 + tanh(u)) with u = √(2/π)·(x + 0.044715·x³). Since 0.5·(1 + tanh(u)) = 1/(1 + e^(−2u)),
+// the same function is x / (1 + e^(−2u)): one exp and one division, no cancellation for any x (the readable
+// gelu_tanh in ops.cpp calls std::tanh per value, which was ~3 % of a decoded token). exp8 is Cephes' expf (range
+// reduction by ln 2 in two parts, a degree-5 polynomial, the exponent set by bit arithmetic), eight lanes at once.
+G4_INLINE f32x8 exp8(f32x8 v) {
+    const f32x8 big = v > 88.0f ? f32x8{} + 1.0f : f32x8{};  // e^v overflows float: the result is +inf
+    v = v < 88.0f ? v : f32x8{} + 88.0f;
+    v = v > -87.0f ? v : f32x8{} - 87.0f;  // below, e^v is under the smallest normal float: ~1.6e-38 is near enough
+    const f32x8 magic = f32x8{} + 0x1.8p23f;           // adding it rounds to an integer (|v·log2 e| < 2^22)
+    const f32x8 n = (v * 1.44269504088896341f + magic) - magic;
+    const f32x8 r = (v - n * 0.693359375f) + n * 2.12194440e-4f;  // v − n·ln 2, ln 2 in two parts
+    f32x8 p = f32x8{} + 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
+    const u32x8 scale = (__builtin_convertvector(n, u32x8) + 127u) << 23;  // 2^n
+    const f32x8 e = p * std::bit_cast<f32x8>(scale);
+    return big != 0.0f ? f32x8{} + std::numeric_limits<float>::infinity() : e;
+}
+
+G4_INLINE f32x8 gelu8(f32x8 x) {
+    const f32x8 u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+    return x / (1.0f + exp8(-2.0f * u));
+}
+
+// out[i] = gelu(a[i]) · (b ? b[i] : 1), eight at a time, the tail through the same lanes.
+G4_INLINE void gelu_mul_body(float* out, const float* a, const float* b, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        f32x8 g = gelu8(load_f32x8(a + i));
+        if (b) g *= load_f32x8(b + i);
+        std::memcpy(out + i, &g, sizeof g);
+    }
+    if (i < n) {
+        f32x8 ta = {}, tb = {};
+        std::memcpy(&ta, a + i, size_t(n - i) * sizeof(float));
+        if (b) std::memcpy(&tb, b + i, size_t(n - i) * sizeof(float));
+        f32x8 g = gelu8(ta);
+        if (b) g *= tb;
+        std::memcpy(out + i, &g, size_t(n - i) * sizeof(float));
+    }
+}
+
+void gelu_mul_generic(float* out, const float* a, const float* b, int64_t n) { gelu_mul_body(out, a, b, n); }
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx2,fma"))) void gelu_mul_avx2(float* out, const float* a, const float* b, int64_t n) {
+    gelu_mul_body(out, a, b, n);
+}
+#endif
+
+// One thread's share, AVX2 where the CPU has it.
+void gelu_mul_part(float* out, const float* a, const float* b, int64_t n) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (kHaveAvx2) {
+        gelu_mul_avx2(out, a, b, n);
+        return;
+    }
+#endif
+    gelu_mul_generic(out, a, b, n);
+}
+
+// Split across the threads only above this many values: vectorised, 64 Ki values take tens of microseconds.
+constexpr int64_t kGeluParallel = int64_t(1) << 16;
+
+void gelu_mul_split(float* out, const float* a, const float* b, int64_t n) {
+    if (n < kGeluParallel) {
+        gelu_mul_part(out, a, b, n);
+        return;
+    }
+#pragma omp parallel
+    {
+        const int64_t threads = omp_get_num_threads(), id = omp_get_thread_num();
+        const int64_t begin = n * id / threads / 8 * 8, end = id == threads - 1 ? n : n * (id + 1) / threads / 8 * 8;
+        gelu_mul_part(out + begin, a + begin, b ? b + begin : nullptr, end - begin);
+    }
+}
+
+}  // namespace
+
+void gelu_tanh_fast(float* x, int64_t n) { gelu_mul_split(x, x, nullptr, n); }
+void gelu_mul_fast(float* out, const float* gate, const float* up, int64_t n) { gelu_mul_split(out, gate, up, n); }
+void gelu_mul_halves_fast(float* out, const float* gate_up, int64_t rows, int I) {
+    for (int64_t r = 0; r < rows; ++r) gelu_mul_split(out + r * I, gate_up + r * 2 * I, gate_up + r * 2 * I + I, I);
 }
 
 // ---- text attention ---------------------------------------------------------------------------------------------
@@ -433,7 +544,7 @@ void moe_experts_blas(float* out, const float* x, const int32_t* ids, const floa
                 ye.resize(size_t(n) * D);
                 gather_rows(u.data(), x, tokens[e].data(), n, D);
                 matmul_one_thread(gate_up.data(), u.data(), expert_slice(*s.gate_up, e), n, w_block);
-                gelu_mul_halves(hidden.data(), gate_up.data(), n, I);
+                gelu_mul_halves_fast(hidden.data(), gate_up.data(), n, I);
                 matmul_one_thread(ye.data(), hidden.data(), expert_slice(*s.down, e), n, w_block);
                 for (int r = 0; r < n; ++r) std::copy_n(ye.data() + int64_t(r) * D, D, y.data() + int64_t(slots[e][r]) * D);
             }

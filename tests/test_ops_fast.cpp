@@ -1,12 +1,14 @@
 // test_ops_fast.cpp — the CPU fast path (matmul_blas: matmul_small_t for decode, sgemm for prefill) against the
 // reference loop matmul_ref, on odd shapes (tails of every chunk and lane width, fewer rows than threads) and all
-// three weight dtypes; and the branchless f16 conversion of the fast path against dtype.h's definition.
+// three weight dtypes; the branchless f16 conversion of the fast path against dtype.h's definition; and the
+// vectorised gelu ops against gelu_tanh.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -111,6 +113,82 @@ TEST_CASE("fast path: decode (T < kBlasMinTokens) equals matmul_ref, all dtypes,
             for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {3, 5}, {17, 15}, {33, 513}, {70, 1536}, {5, 1041}})
                 check_against_ref(dtype, T, rows, cols);
     check_against_ref(DType::F32, 1, 37, 301, true);  // f32 not 4-byte aligned (checkpoints guarantee bytes only)
+}
+
+TEST_CASE("fast path: decode reads a block as four streams; every row gets the same result wherever it falls") {
+    // Large enough for full 256 KiB blocks (each cut into four streams plus left-over rows), then each row again
+    // as a 1-row matrix (the one-stream path): the additions are the same sequence, so the floats are equal.
+    for (DType dtype : {DType::F32, DType::BF16, DType::F16})
+        for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1003, 200}, {4099, 1536}, {22, 20000}}) {
+            CAPTURE(dtype_name(dtype));
+            CAPTURE(rows);
+            CAPTURE(cols);
+            check_against_ref(dtype, 1, rows, cols);
+            std::mt19937 rng(static_cast<uint32_t>(rows + cols));
+            const std::vector<std::byte> w = random_weight(dtype, rows, cols, rng);
+            std::normal_distribution<float> dist(0.0f, 1.0f);
+            std::vector<float> x(static_cast<size_t>(cols));
+            for (float& v : x) v = dist(rng);
+            std::vector<float> all(static_cast<size_t>(rows)), one(1);
+            matmul_small_t(all.data(), x.data(), WeightView{w.data(), dtype, rows, cols}, 1);
+            int differ = 0;
+            for (int64_t r = 0; r < rows; ++r) {
+                matmul_small_t(one.data(), x.data(), WeightView{w.data() + r * cols * int64_t(dtype_size(dtype)), dtype, 1, cols}, 1);
+                if (std::bit_cast<uint32_t>(one[0]) != std::bit_cast<uint32_t>(all[static_cast<size_t>(r)])) ++differ;
+            }
+            CHECK(differ == 0);
+        }
+}
+
+TEST_CASE("fast path: the vectorised gelu ops agree with gelu_tanh") {
+    // A dense grid over the range where gelu changes, plus wide and special values, at lengths that leave every tail.
+    std::vector<float> a, b;
+    for (float v = -12.0f; v <= 12.0f; v += 1.0f / 256) a.push_back(v);
+    for (float v : {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-8f, -1e-8f, 30.0f, -30.0f, 100.0f, -100.0f, 3e38f, -3e38f})
+        a.push_back(v);
+    std::mt19937 rng(7);
+    std::normal_distribution<float> dist(0.0f, 3.0f);
+    for (size_t i = 0; i < a.size(); ++i) b.push_back(dist(rng));
+    for (size_t n : {a.size(), size_t(1), size_t(7), size_t(9), size_t(70000)}) {
+        CAPTURE(n);
+        std::vector<float> x(n), y(n);
+        for (size_t i = 0; i < n; ++i) {
+            x[i] = a[i % a.size()];
+            y[i] = b[i % b.size()];
+        }
+        std::vector<float> ref(n), ref_mul(n), fast = x, fast_mul(n);
+        for (size_t i = 0; i < n; ++i) {
+            ref[i] = gelu_tanh(x[i]);
+            ref_mul[i] = gelu_tanh(x[i]) * y[i];
+        }
+        gelu_tanh_fast(fast.data(), int64_t(n));
+        gelu_mul_fast(fast_mul.data(), x.data(), y.data(), int64_t(n));
+        // The reference's 1 + tanh(u) loses digits where tanh(u) is near −1; the bound allows for that (|x|·1e-6).
+        int bad = 0;
+        for (size_t i = 0; i < n; ++i) {
+            const double tol = 1e-6 * (std::fabs(double(x[i])) + std::fabs(double(ref[i])));
+            if (!(std::fabs(double(fast[i]) - ref[i]) <= tol)) ++bad;
+            if (std::isinf(ref_mul[i]) ? fast_mul[i] != ref_mul[i]  // 3e38 · y overflows in both
+                                       : !(std::fabs(double(fast_mul[i]) - ref_mul[i]) <= tol * std::fabs(double(y[i])) + 1e-30))
+                ++bad;
+        }
+        CHECK(bad == 0);
+        CHECK(nmse(fast, ref) < tolerance::kNmseBlasVsRef);
+    }
+    // Infinities and NaN behave as the formula does: gelu(+inf) = +inf; NaN stays NaN.
+    std::vector<float> special = {std::numeric_limits<float>::infinity(), std::nanf("")};
+    gelu_tanh_fast(special.data(), 2);
+    CHECK(special[0] == std::numeric_limits<float>::infinity());
+    CHECK(std::isnan(special[1]));
+    // gelu_mul_halves_fast on fused [gate | up] rows, in place as the MoE experts call it.
+    const int rows = 3, I = 13;
+    std::vector<float> gu(size_t(rows) * 2 * I), want(size_t(rows) * I);
+    for (float& v : gu) v = dist(rng);
+    for (int r = 0; r < rows; ++r)
+        for (int i = 0; i < I; ++i) want[size_t(r) * I + i] = gelu_tanh(gu[size_t(r) * 2 * I + i]) * gu[size_t(r) * 2 * I + I + i];
+    gelu_mul_halves_fast(gu.data(), gu.data(), rows, I);
+    gu.resize(want.size());
+    CHECK(nmse(gu, want) < 1e-12);
 }
 
 TEST_CASE("fast path: prefill (T >= kBlasMinTokens) equals matmul_ref, all dtypes, odd shapes") {

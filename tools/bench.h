@@ -42,34 +42,45 @@ struct Lcg {
     }
 };
 
-// Sum of a buffer of floats on all cores, as fast as a core can add, so that memory is the only limit: each thread
-// sums one contiguous part with eight independent 8-lane accumulators (no addition waits on the one before), built
-// twice — portable SSE2 and AVX2, picked at run time like the decode kernel (reference/ops_fast.cpp). A single
-// running vector sum (`omp simd reduction`) is latency-bound and read about 20 % less on this project's machine, which
-// would flatter every roofline fraction measured against it. The result goes to a volatile sink so the loop stays.
+// Sum of a buffer of floats on all cores, as fast as a core can add, so that memory is the only limit. Each thread
+// sums one contiguous part, read as S streams side by side (the part cut into S pieces), with eight independent
+// 8-lane accumulators in all (no addition waits on the one before); built twice — portable SSE2 and AVX2, picked at
+// run time like the decode kernel (reference/ops_fast.cpp). The result goes to a volatile sink so the loop stays.
+// Two ways of reading understate the machine, and each would flatter every roofline fraction measured against it:
+//  - a single running vector sum (`omp simd reduction`) is latency-bound: about 20 % less than eight accumulators;
+//  - one stream per core does not keep enough reads in flight: four per core read 10-35 % more on this project's
+//    machine (docs/performance.md). bandwidth_sample() therefore takes the faster of one and four streams.
 inline volatile float g_sink = 0;
 using stream_f32x8 = float __attribute__((vector_size(32)));
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpsabi"
+template <int S>
 inline __attribute__((always_inline)) float stream_sum_part(const float* p, int64_t n) {
-    stream_f32x8 acc[8] = {};
-    int64_t i = 0;
-    for (; i + 64 <= n; i += 64)
-        for (int k = 0; k < 8; ++k) {
-            stream_f32x8 v;
-            std::memcpy(&v, p + i + 8 * k, sizeof v);
-            acc[k] += v;
-        }
-    stream_f32x8 s = acc[0];
-    for (int k = 1; k < 8; ++k) s += acc[k];
+    constexpr int A = 8 / S;                        // accumulators per stream
+    constexpr int64_t kStep = 8 * A;                // floats per stream and step
+    const int64_t piece = (n / S) / kStep * kStep;  // each stream's share, whole steps
+    stream_f32x8 acc[S][A] = {};
+    for (int64_t i = 0; i < piece; i += kStep)
+        for (int s = 0; s < S; ++s)
+            for (int k = 0; k < A; ++k) {
+                stream_f32x8 v;
+                std::memcpy(&v, p + s * piece + i + 8 * k, sizeof v);
+                acc[s][k] += v;
+            }
+    stream_f32x8 sum = {};
+    for (int s = 0; s < S; ++s)
+        for (int k = 0; k < A; ++k) sum += acc[s][k];
     float total = 0;
-    for (int k = 0; k < 8; ++k) total += s[k];
-    for (; i < n; ++i) total += p[i];
+    for (int k = 0; k < 8; ++k) total += sum[k];
+    for (int64_t i = S * piece; i < n; ++i) total += p[i];
     return total;
 }
-inline float stream_sum_part_generic(const float* p, int64_t n) { return stream_sum_part(p, n); }
-__attribute__((target("avx2"))) inline float stream_sum_part_avx2(const float* p, int64_t n) { return stream_sum_part(p, n); }
+template <int S>
+inline float stream_sum_part_generic(const float* p, int64_t n) { return stream_sum_part<S>(p, n); }
+template <int S>
+__attribute__((target("avx2"))) inline float stream_sum_part_avx2(const float* p, int64_t n) { return stream_sum_part<S>(p, n); }
 #pragma GCC diagnostic pop
+template <int S = 1>
 inline float stream_sum(const float* p, int64_t n) {
     static const bool avx2 = __builtin_cpu_supports("avx2");
     float s = 0;
@@ -78,13 +89,14 @@ inline float stream_sum(const float* p, int64_t n) {
         const int64_t threads = omp_get_num_threads(), id = omp_get_thread_num();
         const int64_t part = (n / threads) & ~int64_t(63);
         const int64_t begin = part * id, end = id == threads - 1 ? n : begin + part;
-        s += avx2 ? stream_sum_part_avx2(p + begin, end - begin) : stream_sum_part_generic(p + begin, end - begin);
+        s += avx2 ? stream_sum_part_avx2<S>(p + begin, end - begin) : stream_sum_part_generic<S>(p + begin, end - begin);
     }
     return s;
 }
 
-// The machine's limits. bandwidth_sample(): one streaming read of a buffer far larger than the caches (allocated and
-// first-touched on every core on the first call; release() frees it so it does not sit in the peak RSS of model runs).
+// The machine's limits. bandwidth_sample(): a streaming read of a buffer far larger than the caches, the faster of
+// one and four streams per core (allocated and first-touched on every core on the first call; release() frees it so
+// it does not sit in the peak RSS of model runs).
 // sgemm_sample(): one n x n x n OpenBLAS sgemm (the faster of two threadings). Both return seconds.
 class Limits {
 public:
@@ -103,9 +115,10 @@ public:
             float* p = big_.get();
 #pragma omp parallel for schedule(static)
             for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(i & 1023) * 1e-3f;  // first touch on every core
-            g_sink = g_sink + stream_sum(p, n);                                            // warm-up
+            g_sink = g_sink + stream_sum<1>(p, n);                                         // warm-up
         }
-        return seconds_of([&] { g_sink = g_sink + stream_sum(big_.get(), n); });
+        return std::min(seconds_of([&] { g_sink = g_sink + stream_sum<1>(big_.get(), n); }),
+                        seconds_of([&] { g_sink = g_sink + stream_sum<4>(big_.get(), n); }));
     }
     // The faster of two ways to run the same n³ sgemm, so the peak is not understated: OpenBLAS's own threads, and
     // OpenMP threads each running a single-threaded sgemm on their share of C's columns (how matmul_blas runs; right

@@ -7,7 +7,8 @@
 //           there is nothing to record: bench says so; tools/bench_probes.sh compares the two builds);
 //   memory  peak resident set of the model runs (the weights are mapped, so RSS counts the pages touched).
 // Each repetition takes one sample of everything in turn (bandwidth, sgemm, then each backend's prefills and decode),
-// so the machine's noise hits the limits and the model alike; every figure is the median over repetitions.
+// so the machine's noise hits the limits and the model alike; every figure is the median over repetitions. Each decode
+// also gets its own bandwidth sample right before it, and the roofline fraction is the median of those pairs.
 #include <sys/resource.h>
 
 #include <cmath>
@@ -176,6 +177,7 @@ struct BackendRun {
     std::unique_ptr<TextModel> model;
     std::vector<std::vector<double>> prefill_s;  // [T index][rep]
     std::vector<double> decode_s, decode_probed_s;
+    std::vector<double> decode_roofline;  // per repetition: decode tok/s ÷ the roofline of a bandwidth sample taken just before
     double rss_mib = 0;
     bool probes = false;  // this backend also measures the probe cost
 };
@@ -292,9 +294,16 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
                 r.prefill_s[i].push_back(s);
                 progress("[bench]   %-6s prefill T=%-5d %8.3f s  %9.1f tok/s\n", r.name.c_str(), prefill_T[i], s, prefill_T[i] / s);
             }
+            // The bandwidth drifts by tens of percent within a minute on a shared machine, so each decode is paired
+            // with a bandwidth sample taken right before it (and the sample joins the reported median).
+            const double bw_s = limits.bandwidth_sample();
+            limits.release();
+            bw_t.push_back(bw_s);
             const double s = measure(r, [&] { return decode(r, nullptr); });
             r.decode_s.push_back(s);
-            progress("[bench]   %-6s decode  N=%-5d %8.3f s  %9.2f tok/s\n", r.name.c_str(), N, s, N / s);
+            r.decode_roofline.push_back((N / s) / (limits.gb_s(bw_s) * 1e9 / cost.decode_bytes));
+            progress("[bench]   %-6s decode  N=%-5d %8.3f s  %9.2f tok/s (%.1f%% of a %.2f GB/s roofline)\n", r.name.c_str(), N, s, N / s,
+                     100.0 * r.decode_roofline.back(), limits.gb_s(bw_s));
             if (r.probes && kProbesCompiledIn) {  // compiled out, a sink would record nothing: nothing to measure
                 RecordingSink sink({"*"});
                 const double sp = measure(r, [&] { return decode(r, &sink); });
@@ -339,7 +348,7 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
         }
         const double dec = N / median(r.decode_s);
         e["decode_tok_s"] = dec;
-        e["decode_roofline_fraction"] = dec / roofline_tok_s;
+        e["decode_roofline_fraction"] = median(r.decode_roofline);  // of the per-repetition ratios
         json ptok = json::object(), pfrac = json::object(), pgf = json::object();
         for (size_t i = 0; i < prefill_T.size(); ++i) {
             const int T = prefill_T[i];

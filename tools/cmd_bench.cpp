@@ -38,7 +38,6 @@ using json = nlohmann::json;
 using bench::Lcg;
 using bench::median;
 using bench::seconds_of;
-using bench::stream_sum;
 using bench::g_sink;
 
 struct Case {
@@ -133,8 +132,6 @@ int cmd_bench(int argc, char** argv) {
         bw_t.push_back(limits.bandwidth_sample());
         gemm_t.push_back(limits.sgemm_sample());
     }
-    limits.release();
-    const double bandwidth = limits.gb_s(median(bw_t));
     const double sgemm_peak = limits.gflop_s(median(gemm_t));
 
     // ---- matvec / matmul per backend, alternating
@@ -145,37 +142,64 @@ int cmd_bench(int argc, char** argv) {
     cases.push_back({"matmul", "q_proj", 2048, 1536, prefill_T});
     if (!quick) cases.push_back({"matmul", "mlp", 6144, 1536, prefill_T});
 
+    // A matvec reads each weight once, so a matrix that fits in the caches (E2B's are 6-18 MiB; the L3 may be 32 MiB)
+    // would be timed from cache on every repetition after the first. The CPU backends therefore multiply a run of
+    // distinct copies spanning kMatvecSpan, as a model's consecutive layers do, and the figure is bytes of all copies
+    // over their time. OpenCL keeps one resident copy (its buffers live on the device).
+    const int64_t kMatvecSpan = (quick ? 64ll : 256ll) << 20;
     std::vector<Row> rows;
     for (const Case& c : cases) {
-        std::vector<uint16_t> w(static_cast<size_t>(c.rows * c.cols));
-        for (uint16_t& v : w) v = f32_to_bf16(rng.next() * 0.05f);
+        const int64_t matrix_values = c.rows * c.cols;
+        const int64_t copies = c.op == "matvec" ? std::max<int64_t>(1, kMatvecSpan / (2 * matrix_values)) : 1;
+        std::vector<uint16_t> w(static_cast<size_t>(matrix_values * copies));
+        for (int64_t i = 0; i < matrix_values; ++i) w[size_t(i)] = f32_to_bf16(rng.next() * 0.05f);
+        for (int64_t k = 1; k < copies; ++k) std::copy_n(w.begin(), matrix_values, w.begin() + k * matrix_values);
         std::vector<float> x(static_cast<size_t>(c.T * c.cols));
         for (float& v : x) v = rng.next();
         std::vector<float> out(static_cast<size_t>(c.T * c.rows));
-        const WeightView W{reinterpret_cast<const std::byte*>(w.data()), DType::BF16, c.rows, c.cols};
+        auto copy_view = [&](int64_t k) {
+            return WeightView{reinterpret_cast<const std::byte*>(w.data() + k * matrix_values), DType::BF16, c.rows, c.cols};
+        };
+        const WeightView W = copy_view(0);
         const std::string shape = "T=" + std::to_string(c.T) + " W " + std::to_string(c.rows) + "x" + std::to_string(c.cols);
 
         std::vector<std::function<void()>> runs(backends.size());
+        std::vector<int64_t> run_copies(backends.size(), copies);
 #if GEMMA4_HAVE_OPENCL
         std::unique_ptr<cl::ClMatmulResident> resident;
 #endif
         for (size_t b = 0; b < backends.size(); ++b) {
-            if (backends[b] == "ref") runs[b] = [&] { matmul_ref(out.data(), x.data(), W, c.T); };
-            else if (backends[b] == "blas") runs[b] = [&] { matmul_blas(out.data(), x.data(), W, c.T); };
+            if (backends[b] == "ref")
+                runs[b] = [&] {
+                    for (int64_t k = 0; k < copies; ++k) matmul_ref(out.data(), x.data(), copy_view(k), c.T);
+                };
+            else if (backends[b] == "blas")
+                runs[b] = [&] {
+                    for (int64_t k = 0; k < copies; ++k) matmul_blas(out.data(), x.data(), copy_view(k), c.T);
+                };
 #if GEMMA4_HAVE_OPENCL
             else if (clctx) {
                 resident = std::make_unique<cl::ClMatmulResident>(*clctx, W, c.T);
                 resident->set_input(x.data());
                 runs[b] = [&] { resident->run(out.data()); };
+                run_copies[b] = 1;
             }
 #endif
         }
         for (auto& f : runs)
             if (f) f();  // warm-up (and the OpenCL program build)
-        std::vector<std::vector<double>> times(backends.size());
-        for (int r = 0; r < reps; ++r)
+        // A matvec repetition is paired with a bandwidth sample taken just before it (the machine's bandwidth drifts
+        // by tens of percent over seconds here); its fraction is the median of the per-repetition ratios.
+        std::vector<std::vector<double>> times(backends.size()), ratios(backends.size());
+        for (int r = 0; r < reps; ++r) {
+            const double bw_s = c.op == "matvec" ? limits.bandwidth_sample() : 0;
+            if (bw_s > 0) bw_t.push_back(bw_s);
             for (size_t b = 0; b < backends.size(); ++b)
-                if (runs[b]) times[b].push_back(seconds_of(runs[b]));
+                if (runs[b]) {
+                    times[b].push_back(seconds_of(runs[b]));
+                    if (bw_s > 0) ratios[b].push_back(double(bw_s) / (times[b].back() / double(run_copies[b])) * (2.0 * matrix_values) / double(bw_bytes));
+                }
+        }
 
         for (size_t b = 0; b < backends.size(); ++b) {
             Row row;
@@ -186,14 +210,17 @@ int cmd_bench(int argc, char** argv) {
             if (!runs[b]) {
                 row.skipped = cl_skip.empty() ? "not run" : cl_skip;
             } else {
-                row.seconds = median(times[b]);
-                row.gb_s = double(c.rows * c.cols) * 2.0 / row.seconds / 1e9;
-                row.gflop_s = 2.0 * c.T * double(c.rows) * double(c.cols) / row.seconds / 1e9;
-                row.fraction = c.op == "matvec" ? row.gb_s / bandwidth : row.gflop_s / sgemm_peak;
+                row.seconds = median(times[b]) / double(run_copies[b]);  // per matrix
+                row.gb_s = double(matrix_values) * 2.0 / row.seconds / 1e9;
+                row.gflop_s = 2.0 * c.T * double(matrix_values) / row.seconds / 1e9;
+                row.fraction = c.op == "matvec" ? median(ratios[b]) : row.gflop_s / sgemm_peak;
             }
             rows.push_back(row);
         }
     }
+
+    limits.release();
+    const double bandwidth = limits.gb_s(median(bw_t));
 
     if (as_json) {
         json j;
