@@ -164,7 +164,7 @@ public:
 
 // RefBackend with the CPU fast path of ops_fast.cpp: OpenBLAS sgemm for T >= kBlasMinTokens, the threaded streaming
 // matvec (matmul_small_t) below it, the text attention as sgemms (attention_blas), the MoE experts of a prompt in
-// parallel (moe_experts_blas) and the gelu ops vectorised (gelu_*_fast); every other op is the reference loop.
+// parallel (moe_experts_blas) and the gelu ops and soft-cap vectorised (*_fast); every other op is the reference loop.
 class BlasBackend : public RefBackend {
 public:
     std::string name() const override { return "blas"; }
@@ -175,6 +175,7 @@ public:
         gemma4::attention_blas(out, weights, q, k, v, q_pos, k_pos, q_block, k_block, rule, s);
     }
     void moe_experts(float* out, const float* x, const int32_t* ids, const float* weights, const MoeExpertsShape& s) override;
+    void soft_cap(float* x, int64_t n, float cap) override { soft_cap_fast(x, n, cap); }
     void gelu(float* x, int64_t n) override { gelu_tanh_fast(x, n); }
     void gelu_mul(float* out, const float* gate, const float* up, int64_t n) override { gelu_mul_fast(out, gate, up, n); }
     void gelu_mul_halves(float* out, const float* gate_up, int64_t rows, int I) override { gelu_mul_halves_fast(out, gate_up, rows, I); }

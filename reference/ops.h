@@ -91,6 +91,8 @@ void gelu_mul_halves(float* out, const float* gate_up, int64_t rows, int I);
 void gelu_tanh_fast(float* x, int64_t n);
 void gelu_mul_fast(float* out, const float* gate, const float* up, int64_t n);
 void gelu_mul_halves_fast(float* out, const float* gate_up, int64_t rows, int I);
+// soft_cap vectorised for BlasBackend (ops_fast.cpp): tanh from the same 8-lane exp, a Taylor series near 0.
+void soft_cap_fast(float* x, int64_t n, float cap);
 // x · sigmoid(x), in place.
 void silu(float* x, int64_t n);
 // torch.clamp(x, lo, hi) over n values; out may equal x.

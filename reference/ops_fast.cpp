@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -334,7 +335,7 @@ void matmul_blas(float* out, const float* x, const WeightView& W, int T) {
 
 namespace {
 
-// ---- gelu, vectorised ----------------------------------------------------------------------------------------------
+// ---- gelu and soft-cap, vectorised ----------------------------------------------------------------------------------------------
 //
 // gelu_pytorch_tanh is 0.5·x·(1 + tanh(u)) with u = √(2/π)·(x + 0.044715·x³). Since 0.5·(1 + tanh(u)) = 1/(1 + e^(−2u)),
 // the same function is x / (1 + e^(−2u)): one exp and one division, no cancellation for any x (the readable
@@ -382,38 +383,71 @@ G4_INLINE void gelu_mul_body(float* out, const float* a, const float* b, int64_t
     }
 }
 
+// Soft-cap c·tanh(x/c) (the final logits, 262 144 per token) with tanh from the same exp: tanh|y| = (1 − e)/(1 + e)
+// with e = e^(−2|y|), sign restored. Near 0 that difference cancels, so |y| < 1/8 takes the odd Taylor series to y⁹
+// (next term below 1e-12 relative there).
+G4_INLINE f32x8 tanh8(f32x8 y) {
+    const f32x8 a = y < 0.0f ? -y : y;
+    const f32x8 e = exp8(-2.0f * a);
+    f32x8 t = (1.0f - e) / (1.0f + e);
+    const f32x8 y2 = y * y;
+    const f32x8 series = y * (1.0f + y2 * (-1.0f / 3 + y2 * (2.0f / 15 + y2 * (-17.0f / 315 + y2 * (62.0f / 2835)))));
+    t = y < 0.0f ? -t : t;
+    return a < 0.125f ? series : t;
+}
+
+G4_INLINE void soft_cap_body(float* x, int64_t n, float cap) {
+    const float inv = 1.0f / cap;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const f32x8 v = cap * tanh8(load_f32x8(x + i) * inv);
+        std::memcpy(x + i, &v, sizeof v);
+    }
+    for (; i < n; ++i) x[i] = cap * std::tanh(x[i] / cap);
+}
+
 void gelu_mul_generic(float* out, const float* a, const float* b, int64_t n) { gelu_mul_body(out, a, b, n); }
+void soft_cap_generic(float* x, int64_t n, float cap) { soft_cap_body(x, n, cap); }
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 __attribute__((target("avx2,fma"))) void gelu_mul_avx2(float* out, const float* a, const float* b, int64_t n) {
     gelu_mul_body(out, a, b, n);
 }
+__attribute__((target("avx2,fma"))) void soft_cap_avx2(float* x, int64_t n, float cap) { soft_cap_body(x, n, cap); }
 #endif
 
 // One thread's share, AVX2 where the CPU has it.
 void gelu_mul_part(float* out, const float* a, const float* b, int64_t n) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (kHaveAvx2) {
-        gelu_mul_avx2(out, a, b, n);
-        return;
-    }
+    if (kHaveAvx2) return gelu_mul_avx2(out, a, b, n);
 #endif
     gelu_mul_generic(out, a, b, n);
 }
+void soft_cap_part(float* x, int64_t n, float cap) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (kHaveAvx2) return soft_cap_avx2(x, n, cap);
+#endif
+    soft_cap_generic(x, n, cap);
+}
 
-// Split across the threads only above this many values: vectorised, 64 Ki values take tens of microseconds.
-constexpr int64_t kGeluParallel = int64_t(1) << 16;
-
-void gelu_mul_split(float* out, const float* a, const float* b, int64_t n) {
-    if (n < kGeluParallel) {
-        gelu_mul_part(out, a, b, n);
+// part(begin, end) over [0, n): in the calling thread below kSplitElems values (vectorised, 64 Ki values take tens of
+// microseconds, about what a fork/join costs), else one contiguous share per thread, cut at multiples of 8.
+constexpr int64_t kSplitElems = int64_t(1) << 16;
+template <class Part>
+void split_elementwise(int64_t n, const Part& part) {
+    if (n < kSplitElems) {
+        part(int64_t(0), n);
         return;
     }
 #pragma omp parallel
     {
         const int64_t threads = omp_get_num_threads(), id = omp_get_thread_num();
         const int64_t begin = n * id / threads / 8 * 8, end = id == threads - 1 ? n : n * (id + 1) / threads / 8 * 8;
-        gelu_mul_part(out + begin, a + begin, b ? b + begin : nullptr, end - begin);
+        part(begin, end);
     }
+}
+
+void gelu_mul_split(float* out, const float* a, const float* b, int64_t n) {
+    split_elementwise(n, [&](int64_t i0, int64_t i1) { gelu_mul_part(out + i0, a + i0, b ? b + i0 : nullptr, i1 - i0); });
 }
 
 }  // namespace
@@ -422,6 +456,9 @@ void gelu_tanh_fast(float* x, int64_t n) { gelu_mul_split(x, x, nullptr, n); }
 void gelu_mul_fast(float* out, const float* gate, const float* up, int64_t n) { gelu_mul_split(out, gate, up, n); }
 void gelu_mul_halves_fast(float* out, const float* gate_up, int64_t rows, int I) {
     for (int64_t r = 0; r < rows; ++r) gelu_mul_split(out + r * I, gate_up + r * 2 * I, gate_up + r * 2 * I + I, I);
+}
+void soft_cap_fast(float* x, int64_t n, float cap) {
+    split_elementwise(n, [&](int64_t i0, int64_t i1) { soft_cap_part(x + i0, i1 - i0, cap); });
 }
 
 // ---- text attention ---------------------------------------------------------------------------------------------

@@ -191,6 +191,34 @@ TEST_CASE("fast path: the vectorised gelu ops agree with gelu_tanh") {
     CHECK(nmse(gu, want) < 1e-12);
 }
 
+TEST_CASE("fast path: the vectorised soft-cap agrees with soft_cap") {
+    // Both sides of the series/exp switch at |x/c| = 1/8, the saturated ends, and lengths with tails and a split.
+    for (float cap : {30.0f, 50.0f})
+        for (size_t n : {size_t(5), size_t(13), size_t(100003)}) {
+            CAPTURE(cap);
+            CAPTURE(n);
+            std::vector<float> x(n);
+            for (size_t i = 0; i < n; ++i) x[i] = (float(i % 4001) - 2000.0f) / 2000.0f * 4.0f * cap;  // −4c .. 4c
+            if (n > 8) {
+                x[0] = 0.0f;
+                x[1] = cap / 8;
+                x[2] = std::nextafter(cap / 8, 0.0f);
+                x[3] = -cap / 8;
+                x[4] = 1e-20f;
+                x[5] = 1e4f;
+                x[6] = -1e4f;
+            }
+            std::vector<float> ref = x, fast = x;
+            soft_cap(ref.data(), int64_t(n), cap);
+            soft_cap_fast(fast.data(), int64_t(n), cap);
+            int bad = 0;
+            for (size_t i = 0; i < n; ++i)
+                if (!(std::fabs(double(fast[i]) - ref[i]) <= 4e-7 * std::fabs(double(ref[i])) + 1e-7 * cap * 1e-2)) ++bad;
+            CHECK(bad == 0);
+            CHECK(nmse(fast, ref) < 1e-12);
+        }
+}
+
 TEST_CASE("fast path: prefill (T >= kBlasMinTokens) equals matmul_ref, all dtypes, odd shapes") {
     for (DType dtype : {DType::F32, DType::BF16, DType::F16})
         for (int T : {32, 33, 70})

@@ -8,7 +8,8 @@
 //   memory  peak resident set of the model runs (the weights are mapped, so RSS counts the pages touched).
 // Each repetition takes one sample of everything in turn (bandwidth, sgemm, then each backend's prefills and decode),
 // so the machine's noise hits the limits and the model alike; every figure is the median over repetitions. Each decode
-// also gets its own bandwidth sample right before it, and the roofline fraction is the median of those pairs.
+// is also paired with bandwidth samples taken right before and after it, and the roofline fraction is the median of
+// those pairs.
 #include <sys/resource.h>
 
 #include <cmath>
@@ -295,11 +296,16 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
                 progress("[bench]   %-6s prefill T=%-5d %8.3f s  %9.1f tok/s\n", r.name.c_str(), prefill_T[i], s, prefill_T[i] / s);
             }
             // The bandwidth drifts by tens of percent within a minute on a shared machine, so each decode is paired
-            // with a bandwidth sample taken right before it (and the sample joins the reported median).
-            const double bw_s = limits.bandwidth_sample();
+            // with the mean of two bandwidth samples taken right before and right after it (both join the reported
+            // median).
+            const double bw_before = limits.bandwidth_sample();
             limits.release();
-            bw_t.push_back(bw_s);
             const double s = measure(r, [&] { return decode(r, nullptr); });
+            const double bw_after = limits.bandwidth_sample();
+            limits.release();
+            bw_t.push_back(bw_before);
+            bw_t.push_back(bw_after);
+            const double bw_s = 0.5 * (bw_before + bw_after);
             r.decode_s.push_back(s);
             r.decode_roofline.push_back((N / s) / (limits.gb_s(bw_s) * 1e9 / cost.decode_bytes));
             progress("[bench]   %-6s decode  N=%-5d %8.3f s  %9.2f tok/s (%.1f%% of a %.2f GB/s roofline)\n", r.name.c_str(), N, s, N / s,
