@@ -58,13 +58,11 @@ void Backend::moe_experts(float* out, const float* x, const int32_t* ids, const 
     }
 }
 
-// Experts in parallel for a prompt (T·K routed rows spread over most experts keep every thread busy); a decode
-// step's K experts go one after another, each matmul split across the threads.
+// Experts in parallel, each single-threaded: for a prompt the T·K routed rows spread over most experts keep every
+// thread busy; for a decoded token its K experts are shared out (K = 8 over 2 threads: 4 each), one fork/join per
+// layer instead of two matmuls and a gelu per expert, each split across the threads (~8 % faster on A4B-4L decode).
 void BlasBackend::moe_experts(float* out, const float* x, const int32_t* ids, const float* weights, const MoeExpertsShape& s) {
-    if (s.T >= kBlasMinTokens)
-        moe_experts_blas(out, x, ids, weights, s);
-    else
-        Backend::moe_experts(out, x, ids, weights, s);
+    moe_experts_blas(out, x, ids, weights, s);
 }
 
 Backend& ref_backend() {

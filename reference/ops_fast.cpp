@@ -532,7 +532,8 @@ void attention_blas(float* out, float* weights, const float* q, const float* k, 
 
 // ---- MoE experts ------------------------------------------------------------------------------------------------
 //
-// Backend::moe_experts's loop (backend.cpp) with the experts of a prompt spread over the threads: each thread takes
+// Backend::moe_experts's loop (backend.cpp) with the experts spread over the threads (a prompt's, or the K of one
+// decoded token): each thread takes
 // whole experts (largest first, dynamic schedule) and runs their gather → gate_up → gelu·up → down single-threaded,
 // so there is one fork/join per layer instead of two per expert. Each result row lands in its (token, choice) slot;
 // then every token adds its K slots in ascending expert order, with scatter_add_rows's expression, which is the order

@@ -328,6 +328,14 @@ void check_moe(int T, int D, int E, int K, int I, int experts_used) {
     ref_backend().moe_experts(ref.data(), x.data(), ids.data(), weights.data(), s);
     moe_experts_blas(fast.data(), x.data(), ids.data(), weights.data(), s);
     CHECK(nmse(fast, ref) < tolerance::kNmseBlasVsRef);
+    if (T < kBlasMinTokens) {
+        // Decode: the same loop with BlasBackend's matmuls (each split across the threads) gives the very same
+        // floats, since a streamed row's sum does not depend on how the rows are shared out and the K outputs are
+        // added in the same order. (Prompts go through sgemm, whose blocking depends on the row count.)
+        std::vector<float> loop_blas(ref.size(), std::nanf(""));
+        blas_backend().Backend::moe_experts(loop_blas.data(), x.data(), ids.data(), weights.data(), s);
+        CHECK(std::memcmp(loop_blas.data(), fast.data(), fast.size() * sizeof(float)) == 0);
+    }
     // Out-of-range expert ids are an error, not a crash.
     ids[0] = E;
     CHECK_THROWS_WITH_AS(moe_experts_blas(fast.data(), x.data(), ids.data(), weights.data(), s), doctest::Contains("expert"), Error);
@@ -338,4 +346,6 @@ TEST_CASE("fast path: moe_experts_blas equals the expert loop") {
     check_moe(40, 64, 16, 4, 24, 16);     // a prompt: every expert used, some above and some below kBlasMinTokens rows
     check_moe(1100, 16, 8, 2, 8, 8);      // longer than one token chunk (1024)
     check_moe(33, 48, 128, 8, 16, 9);     // 128 experts, only 9 of them chosen
+    check_moe(1, 64, 128, 8, 24, 128);    // a decoded token: its 8 experts shared out over the threads
+    check_moe(3, 40, 32, 8, 20, 32);      // a few tokens (speculative or a short prompt)
 }

@@ -49,7 +49,7 @@ struct Lcg {
 // Two ways of reading understate the machine, and each would flatter every roofline fraction measured against it:
 //  - a single running vector sum (`omp simd reduction`) is latency-bound: about 20 % less than eight accumulators;
 //  - one stream per core does not keep enough reads in flight: four per core read 10-35 % more on this project's
-//    machine (docs/performance.md). bandwidth_sample() therefore takes the faster of one and four streams.
+//    machine (docs/performance.md). bandwidth_sample() therefore takes the fastest of 1, 2, 4 and 8 streams.
 inline volatile float g_sink = 0;
 using stream_f32x8 = float __attribute__((vector_size(32)));
 #pragma GCC diagnostic push
@@ -94,8 +94,8 @@ inline float stream_sum(const float* p, int64_t n) {
     return s;
 }
 
-// The machine's limits. bandwidth_sample(): a streaming read of a buffer far larger than the caches, the faster of
-// one and four streams per core (allocated and first-touched on every core on the first call; release() frees it so
+// The machine's limits. bandwidth_sample(): a streaming read of a buffer far larger than the caches, the fastest of
+// 1, 2, 4 and 8 streams per core (allocated and first-touched on every core on the first call; release() frees it so
 // it does not sit in the peak RSS of model runs).
 // sgemm_sample(): one n x n x n OpenBLAS sgemm (the faster of two threadings). Both return seconds.
 class Limits {
@@ -117,8 +117,9 @@ public:
             for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(i & 1023) * 1e-3f;  // first touch on every core
             g_sink = g_sink + stream_sum<1>(p, n);                                         // warm-up
         }
-        return std::min(seconds_of([&] { g_sink = g_sink + stream_sum<1>(big_.get(), n); }),
-                        seconds_of([&] { g_sink = g_sink + stream_sum<4>(big_.get(), n); }));
+        const float* p = big_.get();
+        return std::min({seconds_of([&] { g_sink = g_sink + stream_sum<1>(p, n); }), seconds_of([&] { g_sink = g_sink + stream_sum<2>(p, n); }),
+                         seconds_of([&] { g_sink = g_sink + stream_sum<4>(p, n); }), seconds_of([&] { g_sink = g_sink + stream_sum<8>(p, n); })});
     }
     // The faster of two ways to run the same n³ sgemm, so the peak is not understated: OpenBLAS's own threads, and
     // OpenMP threads each running a single-threaded sgemm on their share of C's columns (how matmul_blas runs; right
