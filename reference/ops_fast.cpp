@@ -285,18 +285,20 @@ struct OpenBlasSingleThread {
 
 }  // namespace
 
-// The decode fast path (T <= kBlasMinTokens). The rows go out in blocks of about 256 KiB of weight (fewer rows for
-// small matrices, so that every thread gets several blocks), handed to the threads dynamically: on a shared machine
+// The decode fast path (T <= kBlasMinTokens). The rows go out in blocks of about 512 KiB of weight (fewer rows for
+// small matrices, so that every thread gets several blocks; a multiple of four rows), handed to the threads dynamically: on a shared machine
 // a thread that loses its core for a while holds up the others by one block, not by half the matrix. Each block is
 // read as four streams at once for one token (rows_all_tokens).
+constexpr int64_t kDecodeBlockKiB = 512;  // 512 vs 256 KiB: decode on A4B-4L faster in 3 of 4 alternated pairs
 void matmul_small_t(float* out, const float* x, const WeightView& W, int T) {
     if (T > kBlasMinTokens) throw Error("matmul_small_t: T = " + std::to_string(T) + " > kBlasMinTokens");
     require_float_dtype(W.dtype);
     const int64_t out_dim = W.rows;
     const int64_t row_bytes = std::max<int64_t>(1, W.cols * static_cast<int64_t>(dtype_size(W.dtype)));
     const int64_t blocks_wanted = 4 * int64_t(omp_get_max_threads());
-    const int64_t rows_per_block =
-        std::max<int64_t>(1, std::min((int64_t(256) << 10) / row_bytes, (out_dim + blocks_wanted - 1) / blocks_wanted));
+    int64_t rows_per_block = std::min((int64_t(kDecodeBlockKiB) << 10) / row_bytes, (out_dim + blocks_wanted - 1) / blocks_wanted);
+    if (rows_per_block >= 4) rows_per_block -= rows_per_block % 4;  // whole streams: no rows left over for one stream
+    rows_per_block = std::max<int64_t>(1, rows_per_block);
     const int64_t blocks = (out_dim + rows_per_block - 1) / rows_per_block;
     std::vector<float> x_layout;
     const float* xl = decode_x_layout(W, x, T, x_layout);

@@ -116,8 +116,8 @@ TEST_CASE("fast path: decode (T < kBlasMinTokens) equals matmul_ref, all dtypes,
 }
 
 TEST_CASE("fast path: decode reads a block as four streams; every row gets the same result wherever it falls") {
-    // Large enough for full 256 KiB blocks (each cut into four streams plus left-over rows), then each row again
-    // as a 1-row matrix (the one-stream path): the additions are the same sequence, so the floats are equal.
+    // Large enough for full 512 KiB blocks (each cut into four streams; odd row counts leave rows over), then each
+    // row again as a 1-row matrix (the one-stream path): the additions are the same sequence, so the floats are equal.
     for (DType dtype : {DType::F32, DType::BF16, DType::F16})
         for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1003, 200}, {4099, 1536}, {22, 20000}}) {
             CAPTURE(dtype_name(dtype));

@@ -42,60 +42,67 @@ struct Lcg {
     }
 };
 
-// Sum of a buffer of floats on all cores, as fast as a core can add, so that memory is the only limit. Each thread
-// sums one contiguous part, read as S streams side by side (the part cut into S pieces), with eight independent
-// 8-lane accumulators in all (no addition waits on the one before); built twice — portable SSE2 and AVX2, picked at
-// run time like the decode kernel (reference/ops_fast.cpp). The result goes to a volatile sink so the loop stays.
-// Two ways of reading understate the machine, and each would flatter every roofline fraction measured against it:
+// Sum of a buffer on all cores, as fast as a core can add, so that memory is the only limit. The buffer is read as
+// 32-bit integer lanes (integer adds never slow down on NaN or denormal bit patterns, so any bytes will do, the
+// checkpoint's own included). Each thread sums one contiguous part, read as S streams side by side (the part cut
+// into S pieces), with eight independent 8-lane accumulators in all (no addition waits on the one before); built
+// twice — portable SSE2 and AVX2, picked at run time like the decode kernel (reference/ops_fast.cpp). The result goes
+// to a volatile sink so the loop stays. Two ways of reading understate the machine, and each would flatter every
+// roofline fraction measured against it:
 //  - a single running vector sum (`omp simd reduction`) is latency-bound: about 20 % less than eight accumulators;
-//  - one stream per core does not keep enough reads in flight: four per core read 10-35 % more on this project's
-//    machine (docs/performance.md). bandwidth_sample() therefore takes the fastest of 1, 2, 4 and 8 streams.
-inline volatile float g_sink = 0;
-using stream_f32x8 = float __attribute__((vector_size(32)));
+//  - one stream per core does not keep enough reads in flight: four per core read 10-35 % more in some windows on
+//    this project's machine (docs/performance.md). bandwidth_sample() therefore takes the fastest of 1, 2, 4 and 8.
+inline volatile uint32_t g_sink = 0;
+using stream_u32x8 = uint32_t __attribute__((vector_size(32)));
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpsabi"
 template <int S>
-inline __attribute__((always_inline)) float stream_sum_part(const float* p, int64_t n) {
+inline __attribute__((always_inline)) uint32_t stream_sum_part(const std::byte* p, int64_t bytes) {
     constexpr int A = 8 / S;                        // accumulators per stream
-    constexpr int64_t kStep = 8 * A;                // floats per stream and step
-    const int64_t piece = (n / S) / kStep * kStep;  // each stream's share, whole steps
-    stream_f32x8 acc[S][A] = {};
+    constexpr int64_t kStep = 32 * A;               // bytes per stream and step
+    const int64_t piece = (bytes / S) / kStep * kStep;  // each stream's share, whole steps
+    stream_u32x8 acc[S][A] = {};
     for (int64_t i = 0; i < piece; i += kStep)
         for (int s = 0; s < S; ++s)
             for (int k = 0; k < A; ++k) {
-                stream_f32x8 v;
-                std::memcpy(&v, p + s * piece + i + 8 * k, sizeof v);
+                stream_u32x8 v;
+                std::memcpy(&v, p + s * piece + i + 32 * k, sizeof v);
                 acc[s][k] += v;
             }
-    stream_f32x8 sum = {};
+    stream_u32x8 sum = {};
     for (int s = 0; s < S; ++s)
         for (int k = 0; k < A; ++k) sum += acc[s][k];
-    float total = 0;
+    uint32_t total = 0;
     for (int k = 0; k < 8; ++k) total += sum[k];
-    for (int64_t i = S * piece; i < n; ++i) total += p[i];
+    for (int64_t i = S * piece; i < bytes; ++i) total += uint32_t(p[i]);
     return total;
 }
 template <int S>
-inline float stream_sum_part_generic(const float* p, int64_t n) { return stream_sum_part<S>(p, n); }
+inline uint32_t stream_sum_part_generic(const std::byte* p, int64_t bytes) { return stream_sum_part<S>(p, bytes); }
 template <int S>
-__attribute__((target("avx2"))) inline float stream_sum_part_avx2(const float* p, int64_t n) { return stream_sum_part<S>(p, n); }
+__attribute__((target("avx2"))) inline uint32_t stream_sum_part_avx2(const std::byte* p, int64_t bytes) { return stream_sum_part<S>(p, bytes); }
 #pragma GCC diagnostic pop
 template <int S = 1>
-inline float stream_sum(const float* p, int64_t n) {
+inline uint32_t stream_sum(const std::byte* p, int64_t bytes) {
     static const bool avx2 = __builtin_cpu_supports("avx2");
-    float s = 0;
+    uint32_t s = 0;
 #pragma omp parallel reduction(+ : s)
     {
         const int64_t threads = omp_get_num_threads(), id = omp_get_thread_num();
-        const int64_t part = (n / threads) & ~int64_t(63);
-        const int64_t begin = part * id, end = id == threads - 1 ? n : begin + part;
+        const int64_t part = (bytes / threads) & ~int64_t(255);
+        const int64_t begin = part * id, end = id == threads - 1 ? bytes : begin + part;
         s += avx2 ? stream_sum_part_avx2<S>(p + begin, end - begin) : stream_sum_part_generic<S>(p + begin, end - begin);
     }
     return s;
 }
+// Seconds of the fastest of 1, 2, 4 and 8 streams per core over [p, p + bytes).
+inline double fastest_stream_seconds(const std::byte* p, int64_t bytes) {
+    return std::min({seconds_of([&] { g_sink = g_sink + stream_sum<1>(p, bytes); }), seconds_of([&] { g_sink = g_sink + stream_sum<2>(p, bytes); }),
+                     seconds_of([&] { g_sink = g_sink + stream_sum<4>(p, bytes); }), seconds_of([&] { g_sink = g_sink + stream_sum<8>(p, bytes); })});
+}
 
 // The machine's limits. bandwidth_sample(): a streaming read of a buffer far larger than the caches, the fastest of
-// 1, 2, 4 and 8 streams per core (allocated and first-touched on every core on the first call; release() frees it so
+// 1, 2, 4 and 8 streams per core, and of the mapped region add_mapped() names if any (the buffer is allocated and first-touched on every core on the first call; release() frees it so
 // it does not sit in the peak RSS of model runs).
 // sgemm_sample(): one n x n x n OpenBLAS sgemm (the faster of two threadings). Both return seconds.
 class Limits {
@@ -115,11 +122,19 @@ public:
             float* p = big_.get();
 #pragma omp parallel for schedule(static)
             for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(i & 1023) * 1e-3f;  // first touch on every core
-            g_sink = g_sink + stream_sum<1>(p, n);                                         // warm-up
+            g_sink = g_sink + stream_sum<1>(reinterpret_cast<const std::byte*>(p), bytes_);  // warm-up
         }
-        const float* p = big_.get();
-        return std::min({seconds_of([&] { g_sink = g_sink + stream_sum<1>(p, n); }), seconds_of([&] { g_sink = g_sink + stream_sum<2>(p, n); }),
-                         seconds_of([&] { g_sink = g_sink + stream_sum<4>(p, n); }), seconds_of([&] { g_sink = g_sink + stream_sum<8>(p, n); })});
+        double s = fastest_stream_seconds(reinterpret_cast<const std::byte*>(big_.get()), bytes_);
+        if (mapped_)  // the checkpoint's own pages, as seconds for bytes_ at the same rate
+            s = std::min(s, fastest_stream_seconds(mapped_, mapped_bytes_) * double(bytes_) / double(mapped_bytes_));
+        return s;
+    }
+    // Also read [p, p + bytes) in every bandwidth sample, and keep the faster: bench -m passes the checkpoint's largest
+    // tensor (the mapped pages decode streams from; page-cache pages that have been resident a long time can read
+    // faster than a freshly allocated buffer in a virtual machine). Must stay mapped while the Limits live.
+    void add_mapped(const std::byte* p, int64_t bytes) {
+        mapped_ = p;
+        mapped_bytes_ = bytes;
     }
     // The faster of two ways to run the same n³ sgemm, so the peak is not understated: OpenBLAS's own threads, and
     // OpenMP threads each running a single-threaded sgemm on their share of C's columns (how matmul_blas runs; right
@@ -157,6 +172,8 @@ private:
     }
     int64_t bytes_;
     int n_;
+    const std::byte* mapped_ = nullptr;
+    int64_t mapped_bytes_ = 0;
     std::unique_ptr<float[]> big_;
     std::vector<float> a_, b_, c_;
     bool warm_ = false;
