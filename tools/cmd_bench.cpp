@@ -3,7 +3,9 @@
 // OpenBLAS sgemm peak, and matvec (T = 1, decode) and matmul (T = 128, prefill) of bf16 weights of E2B's shapes with
 // the reference loops (matmul_ref), the BLAS path (matmul_blas) and OpenCL (kernels/matmul.cl, weight and input
 // resident on the device; the kernel and the read of the output are timed). Every figure is the median of several
-// repetitions, run alternating (one repetition of each backend in turn) so that machine noise hits them alike.
+// repetitions, run alternating (one repetition of each backend in turn) so that machine noise hits them alike. The
+// CPU matvecs read a run of distinct copies larger than the caches, and each repetition is paired with a bandwidth
+// sample taken just before it.
 #include <omp.h>
 
 #include <algorithm>
