@@ -285,10 +285,10 @@ struct OpenBlasSingleThread {
 
 }  // namespace
 
-// The decode fast path (T <= kBlasMinTokens). The rows go out in blocks of about 512 KiB of weight (fewer rows for
-// small matrices, so that every thread gets several blocks; a multiple of four rows), handed to the threads dynamically: on a shared machine
-// a thread that loses its core for a while holds up the others by one block, not by half the matrix. Each block is
-// read as four streams at once for one token (rows_all_tokens).
+// The decode fast path (T <= kBlasMinTokens). The rows go out in blocks of about 512 KiB of weight (a multiple of
+// four rows; fewer rows for small matrices, so that every thread gets several blocks), handed to the threads
+// dynamically: on a shared machine a thread that loses its core for a while holds up the others by one block, not by
+// half the matrix. Each block is read as four streams at once for one token (rows_all_tokens).
 constexpr int64_t kDecodeBlockKiB = 512;  // 512 vs 256 KiB: decode on A4B-4L faster in 3 of 4 alternated pairs
 void matmul_small_t(float* out, const float* x, const WeightView& W, int T) {
     if (T > kBlasMinTokens) throw Error("matmul_small_t: T = " + std::to_string(T) + " > kBlasMinTokens");
@@ -337,7 +337,7 @@ void matmul_blas(float* out, const float* x, const WeightView& W, int T) {
 
 namespace {
 
-// ---- gelu and soft-cap, vectorised ----------------------------------------------------------------------------------------------
+// ---- gelu and soft-cap, vectorised ------------------------------------------------------------------------------
 //
 // gelu_pytorch_tanh is 0.5·x·(1 + tanh(u)) with u = √(2/π)·(x + 0.044715·x³). Since 0.5·(1 + tanh(u)) = 1/(1 + e^(−2u)),
 // the same function is x / (1 + e^(−2u)): one exp and one division, no cancellation for any x (the readable
@@ -535,9 +535,8 @@ void attention_blas(float* out, float* weights, const float* q, const float* k, 
 // ---- MoE experts ------------------------------------------------------------------------------------------------
 //
 // Backend::moe_experts's loop (backend.cpp) with the experts spread over the threads (a prompt's, or the K of one
-// decoded token): each thread takes
-// whole experts (largest first, dynamic schedule) and runs their gather → gate_up → gelu·up → down single-threaded,
-// so there is one fork/join per layer instead of two per expert. Each result row lands in its (token, choice) slot;
+// decoded token): each thread takes whole experts (largest first, dynamic schedule) and runs their gather → gate_up →
+// gelu·up → down single-threaded, so there is one fork/join per layer instead of two per expert. Each result row lands in its (token, choice) slot;
 // then every token adds its K slots in ascending expert order, with scatter_add_rows's expression, which is the order
 // of additions of the loop. Tokens go in chunks so the slot buffer stays bounded (K · chunk · D floats).
 void moe_experts_blas(float* out, const float* x, const int32_t* ids, const float* weights, const MoeExpertsShape& s) {
