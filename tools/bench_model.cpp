@@ -178,7 +178,7 @@ struct BackendRun {
     std::unique_ptr<TextModel> model;
     std::vector<std::vector<double>> prefill_s;  // [T index][rep]
     std::vector<double> decode_s, decode_probed_s;
-    std::vector<double> decode_roofline;  // per repetition: decode tok/s ÷ the roofline of a bandwidth sample taken just before
+    std::vector<double> decode_roofline;  // per repetition: decode tok/s ÷ the roofline of the samples just before and after
     double rss_mib = 0;
     bool probes = false;  // this backend also measures the probe cost
 };

@@ -199,7 +199,8 @@ int cmd_bench(int argc, char** argv) {
             for (size_t b = 0; b < backends.size(); ++b)
                 if (runs[b]) {
                     times[b].push_back(seconds_of(runs[b]));
-                    if (bw_s > 0) ratios[b].push_back(double(bw_s) / (times[b].back() / double(run_copies[b])) * (2.0 * matrix_values) / double(bw_bytes));
+                    const double matvec_gb_s = 2.0 * double(matrix_values) * double(run_copies[b]) / times[b].back() / 1e9;
+                    if (bw_s > 0) ratios[b].push_back(matvec_gb_s / limits.gb_s(bw_s));
                 }
         }
 
