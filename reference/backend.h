@@ -163,8 +163,9 @@ public:
 };
 
 // RefBackend with the CPU fast path of ops_fast.cpp: OpenBLAS sgemm for T >= kBlasMinTokens, the threaded streaming
-// matvec (matmul_small_t) below it, the text attention as sgemms (attention_blas), the MoE experts of a prompt in
-// parallel (moe_experts_blas) and the gelu ops and soft-cap vectorised (*_fast); every other op is the reference loop.
+// matvec (matmul_small_t) below it, the text attention as sgemms (attention_blas), the MoE experts in parallel (a
+// prompt's, or a decoded token's K; moe_experts_blas) and the gelu ops and soft-cap vectorised (*_fast); every other
+// op is the reference loop.
 class BlasBackend : public RefBackend {
 public:
     std::string name() const override { return "blas"; }

@@ -82,7 +82,7 @@ inline uint32_t stream_sum_part_generic(const std::byte* p, int64_t bytes) { ret
 template <int S>
 __attribute__((target("avx2"))) inline uint32_t stream_sum_part_avx2(const std::byte* p, int64_t bytes) { return stream_sum_part<S>(p, bytes); }
 #pragma GCC diagnostic pop
-template <int S = 1>
+template <int S>
 inline uint32_t stream_sum(const std::byte* p, int64_t bytes) {
     static const bool avx2 = __builtin_cpu_supports("avx2");
     uint32_t s = 0;
