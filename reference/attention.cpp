@@ -2,6 +2,7 @@
 #include "attention.h"
 
 #include <algorithm>
+#include <vector>
 
 namespace gemma4 {
 
@@ -15,8 +16,15 @@ void attention_forward(const TextConfig& cfg, const TextWeights& w, int l, TextA
     ProbeSink* probes = opts.probes;
     Backend& be = *opts.backend;
 
-    // Queries: project, RMSNorm over each head's Dh (with weight), rotate.
-    be.matmul(a.attn_q.data(), a.attn_norm.data(), lw.q_proj, T);
+    // Project q, and k and v for a layer with its own cache (with K=V, v is k's copy below), all from the normed
+    // input: one call, since a backend may run projections that share their input as one pass over the weights.
+    const bool own_kv = !cfg.is_kv_shared(l);
+    std::vector<MatmulOut> projections = {{a.attn_q.data(), &lw.q_proj}};
+    if (own_kv) projections.push_back({a.attn_k.data(), &lw.k_proj});
+    if (own_kv && !cfg.k_eq_v(l)) projections.push_back({a.attn_v.data(), &lw.v_proj});
+    be.matmul_group(a.attn_norm.data(), T, projections);
+
+    // Queries: RMSNorm over each head's Dh (with weight), rotate.
     G4_PROBE_BE(be, probes, Probe::text_attn_q, l, probe_view(a.attn_q, {T, H, Dh}));
     be.rms_norm(a.attn_q.data(), a.attn_q.data(), lw.q_norm.data(), int64_t(T) * H, Dh, eps);
     G4_PROBE_BE(be, probes, Probe::text_attn_q_normed, l, probe_view(a.attn_q, {T, H, Dh}));
@@ -25,12 +33,10 @@ void attention_forward(const TextConfig& cfg, const TextWeights& w, int l, TextA
 
     // Keys and values of this layer's own (non-shared) cache. With K=V the value is the raw key projection, taken
     // before k_norm and RoPE; values get the weightless v_norm and no rotation.
-    if (!cfg.is_kv_shared(l)) {
+    if (own_kv) {
         const int64_t kv_floats = int64_t(T) * Hkv * Dh;
-        be.matmul(a.attn_k.data(), a.attn_norm.data(), lw.k_proj, T);
         G4_PROBE_BE(be, probes, Probe::text_attn_k, l, probe_view(a.attn_k, {T, Hkv, Dh}));
         if (cfg.k_eq_v(l)) be.copy(a.attn_v.data(), a.attn_k.data(), kv_floats);
-        else be.matmul(a.attn_v.data(), a.attn_norm.data(), lw.v_proj, T);
         be.rms_norm(a.attn_k.data(), a.attn_k.data(), lw.k_norm.data(), int64_t(T) * Hkv, Dh, eps);
         G4_PROBE_BE(be, probes, Probe::text_attn_k_normed, l, probe_view(a.attn_k, {T, Hkv, Dh}));
         be.rope(a.attn_k.data(), T, Hkv, Dh, positions, inv_freq);

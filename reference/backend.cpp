@@ -31,6 +31,10 @@ void BlasBackend::matmul_nt(float* out, const float* a, const float* b, int M, i
     gemma4::matmul(out, a, f32_view(b, N, K), M, MatmulBackend::Blas);
 }
 
+void Backend::matmul_group(const float* x, int T, std::span<const MatmulOut> outs) {
+    for (const MatmulOut& o : outs) matmul(o.out, x, *o.W, T);
+}
+
 // transformers' expert loop (Gemma4TextExperts.forward): experts in ascending order, each on the tokens that chose
 // it, so every token's contributions are added in ascending expert order.
 void Backend::moe_experts(float* out, const float* x, const int32_t* ids, const float* weights, const MoeExpertsShape& s) {

@@ -20,6 +20,7 @@
 #pragma once
 #pragma once
 
+#include <span>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,9 @@ public:
 
     // out[T, W.rows] = x[T, W.cols] · Wᵀ for a stored weight (stable address: a backend may cache it by pointer).
     virtual void matmul(float* out, const float* x, const WeightView& W, int T) = 0;
+    // Several matmuls of one input x[T, in] (a layer's q, k, v; gate and up): each outs[i] as by matmul, in turn
+    // (backend.cpp). BlasBackend runs a decode group as one pass over all the weights (matmul_group_blas).
+    virtual void matmul_group(const float* x, int T, std::span<const MatmulOut> outs);
     // out[M, N] = a[M, K] · b[N, K]ᵀ for two activations (vision attention's q·kᵀ and p·v).
     virtual void matmul_nt(float* out, const float* a, const float* b, int M, int N, int K) = 0;
 
@@ -163,13 +167,14 @@ public:
 };
 
 // RefBackend with the CPU fast path of ops_fast.cpp: OpenBLAS sgemm for T >= kBlasMinTokens, the threaded streaming
-// matvec (matmul_small_t) below it, the text attention as sgemms (attention_blas), the MoE experts in parallel (a
-// prompt's, or a decoded token's K; moe_experts_blas) and the gelu ops and soft-cap vectorised (*_fast); every other
-// op is the reference loop.
+// matvec below it (matmul_small_t; a group of weights sharing one input in one pass), the text attention as sgemms
+// (attention_blas), the MoE experts in parallel (a prompt's, or a decoded token's K; moe_experts_blas) and the gelu
+// ops and soft-cap vectorised (*_fast); every other op is the reference loop.
 class BlasBackend : public RefBackend {
 public:
     std::string name() const override { return "blas"; }
     void matmul(float* out, const float* x, const WeightView& W, int T) override;
+    void matmul_group(const float* x, int T, std::span<const MatmulOut> outs) override { matmul_group_blas(x, T, outs); }
     void matmul_nt(float* out, const float* a, const float* b, int M, int N, int K) override;
     void attention(float* out, float* weights, const float* q, const float* k, const float* v, const int64_t* q_pos, const int64_t* k_pos,
                    const int32_t* q_block, const int32_t* k_block, ImageMask rule, const AttentionShape& s) override {

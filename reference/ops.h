@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "dtype.h"
@@ -46,6 +47,16 @@ void matmul(float* out, const float* x, const WeightView& W, int T, MatmulBacken
 void matmul_ref(float* out, const float* x, const WeightView& W, int T);
 void matmul_blas(float* out, const float* x, const WeightView& W, int T);    // any T; T < kBlasMinTokens → matmul_small_t
 void matmul_small_t(float* out, const float* x, const WeightView& W, int T); // T <= kBlasMinTokens (ops_fast.cpp explains)
+
+// Several matmuls of one input (q, k and v of a layer; gate and up): outs[i].out[T, W.rows] = x[T, in] · outs[i].Wᵀ.
+// matmul_group_blas gives bitwise what matmul_blas on each weight in turn gives; for decode it runs all the weights as
+// one parallel pass (ops_fast.cpp, matmul_small_t_group).
+struct MatmulOut {
+    float* out = nullptr;
+    const WeightView* W = nullptr;  // a stored weight (stable address)
+};
+void matmul_group_blas(const float* x, int T, std::span<const MatmulOut> outs);
+void matmul_small_t_group(const float* x, int T, std::span<const MatmulOut> outs);  // T <= kBlasMinTokens
 
 // RMSNorm over the last dim (Gemma4RMSNorm): y = x · (mean(x²) + eps)^(-1/2) · w. The weight multiplies directly
 // (not 1 + w as in Gemma 1-3); w == nullptr is the weightless form (v_norm, router norm, projector norm).

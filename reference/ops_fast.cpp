@@ -286,25 +286,73 @@ struct OpenBlasSingleThread {
 }  // namespace
 
 // The decode fast path (T <= kBlasMinTokens). The rows go out in blocks of about 512 KiB of weight (a multiple of
-// four rows; fewer rows for small matrices, so that every thread gets several blocks), handed to the threads
+// four rows; fewer rows for small passes, so that every thread gets several blocks), handed to the threads
 // dynamically: on a shared machine a thread that loses its core for a while holds up the others by one block, not by
 // half the matrix. Each block is read as four streams at once for one token (rows_all_tokens).
 constexpr int64_t kDecodeBlockKiB = 512;  // 512 vs 256 KiB: decode on A4B-4L faster in 3 of 4 alternated pairs
-void matmul_small_t(float* out, const float* x, const WeightView& W, int T) {
-    if (T > kBlasMinTokens) throw Error("matmul_small_t: T = " + std::to_string(T) + " > kBlasMinTokens");
-    require_float_dtype(W.dtype);
-    const int64_t out_dim = W.rows;
+
+namespace {
+// Rows per block of W in a decode pass that reads pass_bytes of weight in all (W alone, or a group sharing its input).
+int64_t decode_rows_per_block(const WeightView& W, int64_t pass_bytes) {
     const int64_t row_bytes = std::max<int64_t>(1, W.cols * static_cast<int64_t>(dtype_size(W.dtype)));
     const int64_t blocks_wanted = 4 * int64_t(omp_get_max_threads());
-    int64_t rows_per_block = std::min((int64_t(kDecodeBlockKiB) << 10) / row_bytes, (out_dim + blocks_wanted - 1) / blocks_wanted);
-    if (rows_per_block >= 4) rows_per_block -= rows_per_block % 4;  // whole streams: no rows left over for one stream
-    rows_per_block = std::max<int64_t>(1, rows_per_block);
-    const int64_t blocks = (out_dim + rows_per_block - 1) / rows_per_block;
-    std::vector<float> x_layout;
-    const float* xl = decode_x_layout(W, x, T, x_layout);
+    const int64_t block_bytes = std::min(int64_t(kDecodeBlockKiB) << 10, (pass_bytes + blocks_wanted - 1) / blocks_wanted);
+    int64_t rows = std::min(W.rows, block_bytes / row_bytes);
+    if (rows >= 4) rows -= rows % 4;  // whole streams: no rows left over for one stream
+    return std::max<int64_t>(1, rows);
+}
+}  // namespace
+
+void matmul_small_t(float* out, const float* x, const WeightView& W, int T) {
+    const MatmulOut one{out, &W};
+    matmul_small_t_group(x, T, {&one, 1});
+}
+
+// Several weights of one input (q, k, v; gate, up) in one parallel pass: the blocks of all of them go into one list,
+// handed out as above. The threads then wait for each other once per group instead of once per weight (on the last
+// blocks of a matrix one thread idles; libgomp's waiting was ~2 % of a decoded E2B token in perf), and a small weight
+// such as E2B's k or v (0.75 MiB) is read in blocks sized for the whole pass rather than cut into eight short ones.
+// A small gain: full E2B decode 0.2-1.2 points of roofline ahead in 3 of 3 alternated pairs (docs/performance.md).
+// Every row is computed by the same call as in matmul_small_t, so the outputs are bitwise those of one matmul per weight.
+void matmul_small_t_group(const float* x, int T, std::span<const MatmulOut> outs) {
+    if (T > kBlasMinTokens) throw Error("matmul_small_t: T = " + std::to_string(T) + " > kBlasMinTokens");
+    int64_t pass_bytes = 0;
+    for (const MatmulOut& o : outs) {
+        require_float_dtype(o.W->dtype);
+        pass_bytes += o.W->rows * o.W->cols * static_cast<int64_t>(dtype_size(o.W->dtype));
+    }
+    struct Part {
+        const WeightView* W;
+        float* out;
+        const float* x;  // in W's layout (decode_x_layout)
+        int64_t rows_per_block, first_block, end_block;
+    };
+    std::vector<std::vector<float>> x_layouts(outs.size());
+    std::vector<Part> parts;
+    int64_t blocks = 0;
+    for (size_t i = 0; i < outs.size(); ++i) {
+        const WeightView& W = *outs[i].W;
+        const int64_t rows_per_block = decode_rows_per_block(W, pass_bytes);
+        const int64_t first = blocks;
+        blocks += (W.rows + rows_per_block - 1) / rows_per_block;
+        parts.push_back({&W, outs[i].out, decode_x_layout(W, x, T, x_layouts[i]), rows_per_block, first, blocks});
+    }
 #pragma omp parallel for schedule(dynamic)
-    for (int64_t b = 0; b < blocks; ++b)
-        small_t_rows(out, xl, W, T, b * rows_per_block, std::min(out_dim, (b + 1) * rows_per_block));
+    for (int64_t b = 0; b < blocks; ++b) {
+        size_t p = 0;
+        while (b >= parts[p].end_block) ++p;
+        const Part& part = parts[p];
+        const int64_t o0 = (b - part.first_block) * part.rows_per_block;
+        small_t_rows(part.out, part.x, *part.W, T, o0, std::min(part.W->rows, o0 + part.rows_per_block));
+    }
+}
+
+void matmul_group_blas(const float* x, int T, std::span<const MatmulOut> outs) {
+    if (T < kBlasMinTokens) {
+        matmul_small_t_group(x, T, outs);
+        return;
+    }
+    for (const MatmulOut& o : outs) matmul_blas(o.out, x, *o.W, T);  // sgemm already keeps every core busy
 }
 
 // The prefill path (T >= kBlasMinTokens): OpenBLAS sgemm, with every product and sum of matmul_ref but in sgemm's

@@ -76,9 +76,9 @@ void mlp_forward(const TextConfig& cfg, const TextLayerWeights& lw, int l, TextA
     const int T = a.T;
     const int64_t F = cfg.mlp_width(l);
     Backend& be = *opts.backend;
-    be.matmul(a.mlp_gate.data(), a.mlp_norm.data(), lw.gate_proj, T);
+    const MatmulOut gate_up[] = {{a.mlp_gate.data(), &lw.gate_proj}, {a.mlp_up.data(), &lw.up_proj}};
+    be.matmul_group(a.mlp_norm.data(), T, gate_up);  // both from the normed input, in one pass where the backend can
     G4_PROBE_BE(be, opts.probes, Probe::text_mlp_gate, l, probe_view(a.mlp_gate, {T, F}));
-    be.matmul(a.mlp_up.data(), a.mlp_norm.data(), lw.up_proj, T);
     G4_PROBE_BE(be, opts.probes, Probe::text_mlp_up, l, probe_view(a.mlp_up, {T, F}));
     // gelu_tanh(gate) ⊙ up, written over the gate buffer (the down projection's input)
     be.gelu_mul(a.mlp_gate.data(), a.mlp_gate.data(), a.mlp_up.data(), T * F);

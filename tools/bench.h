@@ -125,8 +125,7 @@ public:
             g_sink = g_sink + stream_sum<1>(reinterpret_cast<const std::byte*>(p), bytes_);  // warm-up
         }
         double s = fastest_stream_seconds(reinterpret_cast<const std::byte*>(big_.get()), bytes_);
-        if (mapped_)  // the checkpoint's own pages, as seconds for bytes_ at the same rate
-            s = std::min(s, fastest_stream_seconds(mapped_, mapped_bytes_) * double(bytes_) / double(mapped_bytes_));
+        if (mapped_) s = std::min(s, mapped_sample());  // the checkpoint's own pages
         return s;
     }
     // Also read [p, p + bytes) in every bandwidth sample, and keep the faster: bench -m passes the checkpoint's largest
@@ -147,6 +146,10 @@ public:
         }
         return std::min(seconds_of([&] { run_sgemm(); }), seconds_of([&] { run_sgemm_split(); }));
     }
+    // The mapped half of bandwidth_sample() alone (the fresh buffer may be released): what bench -m samples after
+    // every decoded token (bench_model.cpp). Seconds for buffer_bytes() at the rate read. Needs add_mapped.
+    bool has_mapped() const { return mapped_ != nullptr; }
+    double mapped_sample() const { return fastest_stream_seconds(mapped_, mapped_bytes_) * double(bytes_) / double(mapped_bytes_); }
     void release() { big_.reset(); }
     int64_t buffer_bytes() const { return bytes_; }
     int gemm_n() const { return n_; }

@@ -8,11 +8,14 @@
 //   memory  peak resident set of the model runs (the weights are mapped, so RSS counts the pages touched).
 // Each repetition takes one sample of everything in turn (bandwidth, sgemm, then each backend's prefills and decode),
 // so the machine's noise hits the limits and the model alike; every figure is the median over repetitions. Each decode
-// is also paired with bandwidth samples taken right before and after it, and the roofline fraction is the median of
-// those pairs.
+// is also paired with bandwidth measured during it: a sample of the mapped LM head after every token, untimed (or, for
+// a model too small to have one far larger than the caches, samples right before and after the decode); the roofline
+// fraction is the median of those per-decode ratios.
 #include <sys/resource.h>
 
 #include <cmath>
+#include <functional>
+#include <numeric>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -178,7 +181,8 @@ struct BackendRun {
     std::unique_ptr<TextModel> model;
     std::vector<std::vector<double>> prefill_s;  // [T index][rep]
     std::vector<double> decode_s, decode_probed_s;
-    std::vector<double> decode_roofline;  // per repetition: decode tok/s ÷ the roofline of the samples just before and after
+    std::vector<double> decode_roofline;  // per repetition: decode tok/s ÷ the roofline of the bandwidth during that decode
+    std::vector<double> decode_bandwidth;  // per repetition: that bandwidth, GB/s
     double rss_mib = 0;
     bool probes = false;  // this backend also measures the probe cost
 };
@@ -244,8 +248,9 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
         o.all_logits = false;
         return seconds_of([&] { r.model->forward(in, cache, logits, o); });
     };
-    // decode: N one-token steps after a decode_context-token prompt; only the steps are timed.
-    auto decode = [&](BackendRun& r, ProbeSink* sink) {
+    // decode: N one-token steps after a decode_context-token prompt; only the steps are timed. between(i), if given,
+    // runs after step i, untimed.
+    auto decode = [&](BackendRun& r, ProbeSink* sink, const std::function<void(int)>& between = {}) {
         KvCache cache(r.model->config());
         ForwardOptions o;
         o.backend = r.backend.get();
@@ -255,13 +260,14 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
         r.model->forward(prompt, cache, logits, o);
         const std::vector<int32_t> ids = bench_tokens(N + 1, bos, tc.vocab_size, 3);
         o.probes = sink;
-        return seconds_of([&] {
-            for (int i = 0; i < N; ++i) {
-                TextInput step;
-                step.tokens = {ids[i + 1]};
-                r.model->forward(step, cache, logits, o);
-            }
-        });
+        double s = 0;
+        for (int i = 0; i < N; ++i) {
+            TextInput step;
+            step.tokens = {ids[i + 1]};
+            s += seconds_of([&] { r.model->forward(step, cache, logits, o); });
+            if (between) between(i);
+        }
+        return s;
     };
     auto measure = [&](BackendRun& r, const std::function<double()>& f) {
         const bool exact = reset_peak_rss();
@@ -306,21 +312,27 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
                 r.prefill_s[i].push_back(s);
                 progress("[bench]   %-6s prefill T=%-5d %8.3f s  %9.1f tok/s\n", r.name.c_str(), prefill_T[i], s, prefill_T[i] / s);
             }
-            // The bandwidth drifts by tens of percent within a minute on a shared machine, so each decode is paired
-            // with the mean of two bandwidth samples taken right before and right after it (both join the reported
-            // median).
+            // The bandwidth drifts by tens of percent within seconds on a shared machine, faster than a decode lasts,
+            // so each decode is paired with the bandwidth measured during it: after every token, untimed, the mapped
+            // LM head read as bandwidth_sample() reads it (the fastest of 1, 2, 4 and 8 streams per core); the limit
+            // is the bytes of all those samples over their time. Without a mapped tensor, the mean of full samples
+            // right before and right after the decode. The before and after samples join the reported bandwidth.
             const double bw_before = limits.bandwidth_sample();
             limits.release();
-            const double s = measure(r, [&] { return decode(r, nullptr); });
+            std::vector<double> between_s;
+            const auto sample_between = [&](int) { between_s.push_back(limits.mapped_sample()); };
+            const double s = measure(r, [&] { return decode(r, nullptr, limits.has_mapped() ? sample_between : std::function<void(int)>()); });
             const double bw_after = limits.bandwidth_sample();
             limits.release();
             bw_t.push_back(bw_before);
             bw_t.push_back(bw_after);
-            const double bw_s = 0.5 * (bw_before + bw_after);
+            const std::vector<double>& paired = limits.has_mapped() ? between_s : std::vector<double>{bw_before, bw_after};
+            const double during = limits.gb_s(std::accumulate(paired.begin(), paired.end(), 0.0) / double(paired.size()));
             r.decode_s.push_back(s);
-            r.decode_roofline.push_back((N / s) / (limits.gb_s(bw_s) * 1e9 / cost.decode_bytes));
-            progress("[bench]   %-6s decode  N=%-5d %8.3f s  %9.2f tok/s (%.1f%% of a %.2f GB/s roofline)\n", r.name.c_str(), N, s, N / s,
-                     100.0 * r.decode_roofline.back(), limits.gb_s(bw_s));
+            r.decode_bandwidth.push_back(during);
+            r.decode_roofline.push_back((N / s) / (during * 1e9 / cost.decode_bytes));
+            progress("[bench]   %-6s decode  N=%-5d %8.3f s  %9.2f tok/s (%.1f%% of a %.2f GB/s roofline %s)\n", r.name.c_str(), N, s, N / s,
+                     100.0 * r.decode_roofline.back(), during, limits.has_mapped() ? "measured between its tokens" : "before and after");
             if (r.probes && kProbesCompiledIn) {  // compiled out, a sink would record nothing: nothing to measure
                 RecordingSink sink({"*"});
                 const double sp = measure(r, [&] { return decode(r, &sink); });
@@ -351,6 +363,7 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
         j["bandwidth_mapped_tensor"] = mapped->name;
         j["bandwidth_mapped_bytes"] = mapped->nbytes;
     }
+    j["decode_bandwidth_sampled"] = mapped ? "between tokens" : "before and after";
     j["sgemm_gflop_s"] = sgemm;
     j["sgemm_n"] = limits.gemm_n();
     j["decode_tokens"] = N;
@@ -370,6 +383,7 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
         const double dec = N / median(r.decode_s);
         e["decode_tok_s"] = dec;
         e["decode_roofline_fraction"] = median(r.decode_roofline);  // of the per-repetition ratios
+        e["decode_bandwidth_gb_s"] = median(r.decode_bandwidth);     // measured during the decodes (see above)
         json ptok = json::object(), pfrac = json::object(), pgf = json::object();
         for (size_t i = 0; i < prefill_T.size(); ++i) {
             const int T = prefill_T[i];
@@ -422,15 +436,18 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
                         e["prefill_tok_s"][k].get<double>(), e["prefill_gflop_s"][k].get<double>(),
                         100.0 * e["prefill_sgemm_fraction"][k].get<double>(), e["peak_rss_mib"].get<double>());
         }
-        std::printf("%-7s %-16s %12.2f %10s %8.1f%% roofline\n", b.c_str(), ("decode N=" + std::to_string(N)).c_str(),
-                    e["decode_tok_s"].get<double>(), "", 100.0 * e["decode_roofline_fraction"].get<double>());
+        std::printf("%-7s %-16s %12.2f %10s %8.1f%% roofline (bandwidth %.2f GB/s during the decodes)\n", b.c_str(),
+                    ("decode N=" + std::to_string(N)).c_str(), e["decode_tok_s"].get<double>(), "",
+                    100.0 * e["decode_roofline_fraction"].get<double>(), e["decode_bandwidth_gb_s"].get<double>());
         if (e.contains("probes") && !e["probes"]["compiled_in"].get<bool>())
             std::printf("%-7s %-16s %12s %10s compiled out (GEMMA4_PROBES=OFF)\n", b.c_str(), "decode, probes *", "-", "");
         else if (e.contains("probes"))
             std::printf("%-7s %-16s %12.2f %10s time x%.3f of nobody listening\n", b.c_str(), "decode, probes *",
                         e["probes"]["decode_tok_s_recording_all"].get<double>(), "", e["probes"]["slowdown_recording_all"].get<double>());
     }
-    std::printf("\nRSS MiB: peak resident set while that backend ran (the weights are mapped: pages touched count; the\n"
+    std::printf("\ndecode roofline: tok/s against the bandwidth %s each decode, paired per decode\n",
+                mapped ? "of passes over the mapped tensor between the tokens of" : "sampled right before and after");
+    std::printf("RSS MiB: peak resident set while that backend ran (the weights are mapped: pages touched count; the\n"
                 "%lld MiB bandwidth buffer is freed before the model runs and is not in it)\n",
                 static_cast<long long>(limits.buffer_bytes() >> 20));
     std::printf("probes are compiled %s; tools/bench_probes.sh MODEL builds with -DGEMMA4_PROBES=ON and OFF and compares the two\n"
