@@ -14,11 +14,11 @@
 #include <sys/resource.h>
 
 #include <cmath>
-#include <functional>
-#include <numeric>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <memory>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -319,15 +319,16 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
             // right before and right after the decode. The before and after samples join the reported bandwidth.
             const double bw_before = limits.bandwidth_sample();
             limits.release();
-            std::vector<double> between_s;
-            const auto sample_between = [&](int) { between_s.push_back(limits.mapped_sample()); };
-            const double s = measure(r, [&] { return decode(r, nullptr, limits.has_mapped() ? sample_between : std::function<void(int)>()); });
+            std::vector<double> paired_s;
+            std::function<void(int)> sample_between;
+            if (limits.has_mapped()) sample_between = [&](int) { paired_s.push_back(limits.mapped_sample()); };
+            const double s = measure(r, [&] { return decode(r, nullptr, sample_between); });
             const double bw_after = limits.bandwidth_sample();
             limits.release();
             bw_t.push_back(bw_before);
             bw_t.push_back(bw_after);
-            const std::vector<double>& paired = limits.has_mapped() ? between_s : std::vector<double>{bw_before, bw_after};
-            const double during = limits.gb_s(std::accumulate(paired.begin(), paired.end(), 0.0) / double(paired.size()));
+            if (!limits.has_mapped()) paired_s = {bw_before, bw_after};
+            const double during = limits.gb_s(std::accumulate(paired_s.begin(), paired_s.end(), 0.0) / double(paired_s.size()));
             r.decode_s.push_back(s);
             r.decode_bandwidth.push_back(during);
             r.decode_roofline.push_back((N / s) / (during * 1e9 / cost.decode_bytes));
@@ -335,7 +336,9 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
                      100.0 * r.decode_roofline.back(), during, limits.has_mapped() ? "measured between its tokens" : "before and after");
             if (r.probes && kProbesCompiledIn) {  // compiled out, a sink would record nothing: nothing to measure
                 RecordingSink sink({"*"});
-                const double sp = measure(r, [&] { return decode(r, &sink); });
+                std::function<void(int)> same_pause;  // the same read between tokens, so both decodes start each token alike
+                if (limits.has_mapped()) same_pause = [&](int) { (void)limits.mapped_sample(); };
+                const double sp = measure(r, [&] { return decode(r, &sink, same_pause); });
                 r.decode_probed_s.push_back(sp);
                 progress("[bench]   %-6s decode with every probe recorded (%zu tensors) %8.3f s  %9.2f tok/s\n", r.name.c_str(),
                          sink.entries().size(), sp, N / sp);
