@@ -285,11 +285,13 @@ struct OpenBlasSingleThread {
 
 }  // namespace
 
-// The decode fast path (T <= kBlasMinTokens). The rows go out in blocks of about 512 KiB of weight (a multiple of
+// The decode fast path (T <= kBlasMinTokens). The rows go out in blocks of up to 4 MiB of weight (a multiple of
 // four rows; fewer rows for small passes, so that every thread gets several blocks), handed to the threads
 // dynamically: on a shared machine a thread that loses its core for a while holds up the others by one block, not by
-// half the matrix. Each block is read as four streams at once for one token (rows_all_tokens).
-constexpr int64_t kDecodeBlockKiB = 512;  // 512 vs 256 KiB: decode on A4B-4L faster in 3 of 4 alternated pairs
+// half the matrix. Each block is read as four streams at once for one token (rows_all_tokens). Every block restarts
+// the hardware's stream prefetch: on a Zen 4 machine reading ~60 GB/s, 512 KiB blocks read a large matrix at ~0.90
+// of a one-stream sum and 4 MiB blocks at ~0.99 (docs/performance.md, round 4).
+constexpr int64_t kDecodeBlockKiB = 4096;
 
 namespace {
 // Rows per block of W in a decode pass that reads pass_bytes of weight in all (W alone, or a group sharing its input).

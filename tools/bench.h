@@ -50,8 +50,9 @@ struct Lcg {
 // to a volatile sink so the loop stays. Two ways of reading understate the machine, and each would flatter every
 // roofline fraction measured against it:
 //  - a single running vector sum (`omp simd reduction`) is latency-bound: about 20 % less than eight accumulators;
-//  - one stream per core does not keep enough reads in flight: four per core read 10-35 % more in some windows on
-//    this project's machine (docs/performance.md). bandwidth_sample() therefore takes the fastest of 1, 2, 4 and 8.
+//  - one stream per core does not keep enough reads in flight on some machines: four per core read 10-35 % more in
+//    some windows on this project's first machine, while on another one stream per core read the most
+//    (docs/performance.md). bandwidth_sample() therefore takes the fastest of 1, 2, 4 and 8.
 inline volatile uint32_t g_sink = 0;
 using stream_u32x8 = uint32_t __attribute__((vector_size(32)));
 #pragma GCC diagnostic push
@@ -95,16 +96,31 @@ inline uint32_t stream_sum(const std::byte* p, int64_t bytes) {
     }
     return s;
 }
-// Seconds of the fastest of 1, 2, 4 and 8 streams per core over [p, p + bytes).
-inline double fastest_stream_seconds(const std::byte* p, int64_t bytes) {
-    return std::min({seconds_of([&] { g_sink = g_sink + stream_sum<1>(p, bytes); }), seconds_of([&] { g_sink = g_sink + stream_sum<2>(p, bytes); }),
-                     seconds_of([&] { g_sink = g_sink + stream_sum<4>(p, bytes); }), seconds_of([&] { g_sink = g_sink + stream_sum<8>(p, bytes); })});
+// One read of [p, p + bytes) with `streams` streams per core (1, 2, 4 or 8); seconds.
+inline double stream_seconds(const std::byte* p, int64_t bytes, int streams) {
+    switch (streams) {
+        case 1: return seconds_of([&] { g_sink = g_sink + stream_sum<1>(p, bytes); });
+        case 2: return seconds_of([&] { g_sink = g_sink + stream_sum<2>(p, bytes); });
+        case 4: return seconds_of([&] { g_sink = g_sink + stream_sum<4>(p, bytes); });
+        default: return seconds_of([&] { g_sink = g_sink + stream_sum<8>(p, bytes); });
+    }
+}
+inline constexpr int kStreamCounts[4] = {1, 2, 4, 8};
+// The fastest of 1, 2, 4 and 8 streams per core over [p, p + bytes): its seconds and which count (index into
+// kStreamCounts) it was.
+struct FastestRead {
+    double seconds;
+    int index;
+};
+inline FastestRead fastest_stream_read(const std::byte* p, int64_t bytes) {
+    FastestRead best{stream_seconds(p, bytes, kStreamCounts[0]), 0};
+    for (int i = 1; i < 4; ++i) {
+        const double s = stream_seconds(p, bytes, kStreamCounts[i]);
+        if (s < best.seconds) best = {s, i};
+    }
+    return best;
 }
 
-// The machine's limits. bandwidth_sample(): a streaming read of a buffer far larger than the caches, the fastest of
-// 1, 2, 4 and 8 streams per core, and of the mapped region add_mapped() names if any (the buffer is allocated and first-touched on every core on the first call; release() frees it so
-// it does not sit in the peak RSS of model runs).
-// sgemm_sample(): one n x n x n OpenBLAS sgemm (the faster of two threadings). Both return seconds.
 class Limits {
 public:
     Limits(int64_t buffer_bytes, int gemm_n) : bytes_(buffer_bytes), n_(gemm_n) {
@@ -124,8 +140,8 @@ public:
             for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(i & 1023) * 1e-3f;  // first touch on every core
             g_sink = g_sink + stream_sum<1>(reinterpret_cast<const std::byte*>(p), bytes_);  // warm-up
         }
-        double s = fastest_stream_seconds(reinterpret_cast<const std::byte*>(big_.get()), bytes_);
-        if (mapped_) s = std::min(s, mapped_sample());  // the checkpoint's own pages
+        double s = fastest_read(reinterpret_cast<const std::byte*>(big_.get()), bytes_);
+        if (mapped_) s = std::min(s, fastest_read(mapped_, mapped_bytes_) * double(bytes_) / double(mapped_bytes_));  // the checkpoint's own pages
         return s;
     }
     // Also read [p, p + bytes) in every bandwidth sample, and keep the faster: bench -m passes the checkpoint's largest
@@ -146,10 +162,21 @@ public:
         }
         return std::min(seconds_of([&] { run_sgemm(); }), seconds_of([&] { run_sgemm_split(); }));
     }
-    // The mapped half of bandwidth_sample() alone (the fresh buffer may be released): what bench -m samples after
-    // every decoded token (bench_model.cpp). Seconds for buffer_bytes() at the rate read. Needs add_mapped.
+    // What bench -m samples after every decoded token (bench_model.cpp): one read of the mapped region with the
+    // stream count that has won the most full samples so far (best_streams), not the fastest of four reads. Four
+    // reads take ~4x as long, and on a machine whose bandwidth jumps between two levels within tens of milliseconds
+    // their minimum keeps whichever read met the fast level, which overstates the bandwidth the decode had.
+    // Seconds for buffer_bytes() at the rate read. Needs add_mapped.
     bool has_mapped() const { return mapped_ != nullptr; }
-    double mapped_sample() const { return fastest_stream_seconds(mapped_, mapped_bytes_) * double(bytes_) / double(mapped_bytes_); }
+    double mapped_sample() const { return stream_seconds(mapped_, mapped_bytes_, best_streams()) * double(bytes_) / double(mapped_bytes_); }
+    // The stream count per core (1, 2, 4 or 8) that was fastest in the most reads of the full samples so far (the
+    // larger count on a tie; 1 before any sample).
+    int best_streams() const {
+        int best = 0;
+        for (int i = 1; i < 4; ++i)
+            if (wins_[i] >= wins_[best]) best = i;
+        return wins_[best] > 0 ? kStreamCounts[best] : 1;
+    }
     void release() { big_.reset(); }
     int64_t buffer_bytes() const { return bytes_; }
     int gemm_n() const { return n_; }
@@ -157,6 +184,13 @@ public:
     double gflop_s(double seconds) const { return 2.0 * n_ * double(n_) * n_ / seconds / 1e9; }
 
 private:
+    double fastest_read(const std::byte* p, int64_t bytes) {
+        const FastestRead f = fastest_stream_read(p, bytes);
+        ++wins_[f.index];
+        return f.seconds;
+    }
+    int wins_[4] = {};  // how often each of kStreamCounts was the fastest read in a full sample
+
     void run_sgemm() {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n_, n_, n_, 1.0f, a_.data(), n_, b_.data(), n_, 0.0f, c_.data(), n_);
     }

@@ -8,7 +8,7 @@
 //   memory  peak resident set of the model runs (the weights are mapped, so RSS counts the pages touched).
 // Each repetition takes one sample of everything in turn (bandwidth, sgemm, then each backend's prefills and decode),
 // so the machine's noise hits the limits and the model alike; every figure is the median over repetitions. Each decode
-// is also paired with bandwidth measured during it: a sample of the mapped LM head after every token, untimed (or, for
+// is also paired with bandwidth measured during it: a read of the mapped LM head after every token, untimed (or, for
 // a model too small to have one far larger than the caches, samples right before and after the decode); the roofline
 // fraction is the median of those per-decode ratios.
 #include <sys/resource.h>
@@ -313,9 +313,9 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
                 progress("[bench]   %-6s prefill T=%-5d %8.3f s  %9.1f tok/s\n", r.name.c_str(), prefill_T[i], s, prefill_T[i] / s);
             }
             // The bandwidth drifts by tens of percent within seconds on a shared machine, faster than a decode lasts,
-            // so each decode is paired with the bandwidth measured during it: after every token, untimed, the mapped
-            // LM head read as bandwidth_sample() reads it (the fastest of 1, 2, 4 and 8 streams per core); the limit
-            // is the bytes of all those samples over their time. Without a mapped tensor, the mean of full samples
+            // so each decode is paired with the bandwidth measured during it: after every token, untimed, one read of
+            // the mapped LM head with the stream count that wins the full samples (Limits::mapped_sample); the limit
+            // is the bytes of all those reads over their time. Without a mapped tensor, the mean of full samples
             // right before and right after the decode. The before and after samples join the reported bandwidth.
             const double bw_before = limits.bandwidth_sample();
             limits.release();
@@ -367,6 +367,7 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
         j["bandwidth_mapped_bytes"] = mapped->nbytes;
     }
     j["decode_bandwidth_sampled"] = mapped ? "between tokens" : "before and after";
+    if (mapped) j["decode_bandwidth_streams"] = limits.best_streams();  // streams per core of the reads between tokens
     j["sgemm_gflop_s"] = sgemm;
     j["sgemm_n"] = limits.gemm_n();
     j["decode_tokens"] = N;
@@ -448,8 +449,12 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
             std::printf("%-7s %-16s %12.2f %10s time x%.3f of nobody listening\n", b.c_str(), "decode, probes *",
                         e["probes"]["decode_tok_s_recording_all"].get<double>(), "", e["probes"]["slowdown_recording_all"].get<double>());
     }
-    std::printf("\ndecode roofline: tok/s against the bandwidth %s each decode, paired per decode\n",
-                mapped ? "of passes over the mapped tensor between the tokens of" : "sampled right before and after");
+    if (mapped)
+        std::printf("\ndecode roofline: tok/s against the bandwidth of reads of the mapped tensor between the tokens of each\n"
+                    "decode (%d stream%s per core, the count that won the most full samples), paired per decode\n",
+                    limits.best_streams(), limits.best_streams() == 1 ? "" : "s");
+    else
+        std::printf("\ndecode roofline: tok/s against the bandwidth sampled right before and after each decode, paired per decode\n");
     std::printf("RSS MiB: peak resident set while that backend ran (the weights are mapped: pages touched count; the\n"
                 "%lld MiB bandwidth buffer is freed before the model runs and is not in it)\n",
                 static_cast<long long>(limits.buffer_bytes() >> 20));
