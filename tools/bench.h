@@ -121,6 +121,11 @@ inline FastestRead fastest_stream_read(const std::byte* p, int64_t bytes) {
     return best;
 }
 
+// The machine's limits. bandwidth_sample(): a streaming read of a buffer far larger than the caches, the fastest of
+// 1, 2, 4 and 8 streams per core, and of the mapped region add_mapped() names if any (the buffer is allocated and
+// first-touched on every core on the first call; release() frees it so it does not sit in the peak RSS of model
+// runs). mapped_sample(): one read of the mapped region alone, between decoded tokens.
+// sgemm_sample(): one n x n x n OpenBLAS sgemm (the faster of two threadings). All return seconds.
 class Limits {
 public:
     Limits(int64_t buffer_bytes, int gemm_n) : bytes_(buffer_bytes), n_(gemm_n) {
@@ -141,7 +146,7 @@ public:
             g_sink = g_sink + stream_sum<1>(reinterpret_cast<const std::byte*>(p), bytes_);  // warm-up
         }
         double s = fastest_read(reinterpret_cast<const std::byte*>(big_.get()), bytes_);
-        if (mapped_) s = std::min(s, fastest_read(mapped_, mapped_bytes_) * double(bytes_) / double(mapped_bytes_));  // the checkpoint's own pages
+        if (mapped_) s = std::min(s, as_buffer_seconds(fastest_read(mapped_, mapped_bytes_)));  // the checkpoint's own pages
         return s;
     }
     // Also read [p, p + bytes) in every bandwidth sample, and keep the faster: bench -m passes the checkpoint's largest
@@ -168,7 +173,7 @@ public:
     // their minimum keeps whichever read met the fast level, which overstates the bandwidth the decode had.
     // Seconds for buffer_bytes() at the rate read. Needs add_mapped.
     bool has_mapped() const { return mapped_ != nullptr; }
-    double mapped_sample() const { return stream_seconds(mapped_, mapped_bytes_, best_streams()) * double(bytes_) / double(mapped_bytes_); }
+    double mapped_sample() const { return as_buffer_seconds(stream_seconds(mapped_, mapped_bytes_, best_streams())); }
     // The stream count per core (1, 2, 4 or 8) that was fastest in the most reads of the full samples so far (the
     // larger count on a tie; 1 before any sample).
     int best_streams() const {
@@ -184,6 +189,8 @@ public:
     double gflop_s(double seconds) const { return 2.0 * n_ * double(n_) * n_ / seconds / 1e9; }
 
 private:
+    // Seconds a read of the mapped region took, as seconds for buffer_bytes() at the same rate.
+    double as_buffer_seconds(double mapped_seconds) const { return mapped_seconds * double(bytes_) / double(mapped_bytes_); }
     double fastest_read(const std::byte* p, int64_t bytes) {
         const FastestRead f = fastest_stream_read(p, bytes);
         ++wins_[f.index];
