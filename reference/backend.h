@@ -32,7 +32,7 @@ namespace gemma4 {
 class Backend {
 public:
     virtual ~Backend() = default;
-    virtual std::string name() const = 0;  // "ref", "blas", "opencl"
+    virtual std::string name() const = 0;  // "ref", "blas", "bf16", "opencl"
 
     // ---- where the activations are (see the top of this file); bytes, so one hook serves float and int32 buffers
     virtual void to_host_bytes(const void* /*p*/, size_t /*bytes*/) {}
@@ -185,6 +185,21 @@ public:
     void gelu(float* x, int64_t n) override { gelu_tanh_fast(x, n); }
     void gelu_mul(float* out, const float* gate, const float* up, int64_t n) override { gelu_mul_fast(out, gate, up, n); }
     void gelu_mul_halves(float* out, const float* gate_up, int64_t rows, int I) override { gelu_mul_halves_fast(out, gate_up, rows, I); }
+};
+
+// BlasBackend with bf16 activations (ops_bf16.cpp): the input of every matmul with a bf16 weight rounded to bf16, as
+// llama.cpp computes a BF16 model; vdpbf16ps for prompts on CPUs with AVX512-BF16. Opt-in (`--backend bf16`), for
+// comparing with llama.cpp like for like: not the reference's arithmetic (tolerance::kNmseBf16VsRef bounds it).
+class Bf16Backend : public BlasBackend {
+public:
+    std::string name() const override { return "bf16"; }
+    void matmul(float* out, const float* x, const WeightView& W, int T) override { matmul_blas(out, x, W, T, Activations::BF16); }
+    void matmul_group(const float* x, int T, std::span<const MatmulOut> outs) override {
+        matmul_group_blas(x, T, outs, Activations::BF16);
+    }
+    void moe_experts(float* out, const float* x, const int32_t* ids, const float* weights, const MoeExpertsShape& s) override {
+        moe_experts_blas(out, x, ids, weights, s, Activations::BF16);
+    }
 };
 
 // A probe point that may live on the device: the view is handed over (and to_host called) only when the sink wants it.

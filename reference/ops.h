@@ -42,10 +42,15 @@ std::vector<float> weight_to_f32(const WeightView& w);               // whole ma
 enum class MatmulBackend { Ref, Blas };
 inline constexpr int kBlasMinTokens = 32;  // below this the blas path streams rows (matmul_small_t) instead of sgemm
 
+// The activations a fast-path matmul with a bf16 weight multiplies. F32: x as it is (the reference's arithmetic).
+// BF16: x first rounded to bf16, as llama.cpp does for a BF16 weight; opt-in, the "bf16" backend (ops_bf16.cpp).
+enum class Activations { F32, BF16 };
+
 // out[T, out_dim] = x[T, in] · Wᵀ
 void matmul(float* out, const float* x, const WeightView& W, int T, MatmulBackend backend);
 void matmul_ref(float* out, const float* x, const WeightView& W, int T);
-void matmul_blas(float* out, const float* x, const WeightView& W, int T);    // any T; T < kBlasMinTokens → matmul_small_t
+void matmul_blas(float* out, const float* x, const WeightView& W, int T,    // any T; T < kBlasMinTokens → matmul_small_t
+                 Activations act = Activations::F32);
 void matmul_small_t(float* out, const float* x, const WeightView& W, int T); // T <= kBlasMinTokens (ops_fast.cpp explains)
 
 // Several matmuls of one input (q, k and v of a layer; gate and up): outs[i].out[T, W.rows] = x[T, in] · outs[i].Wᵀ.
@@ -55,8 +60,27 @@ struct MatmulOut {
     float* out = nullptr;
     const WeightView* W = nullptr;  // a stored weight (stable address)
 };
-void matmul_group_blas(const float* x, int T, std::span<const MatmulOut> outs);
+void matmul_group_blas(const float* x, int T, std::span<const MatmulOut> outs, Activations act = Activations::F32);
 void matmul_small_t_group(const float* x, int T, std::span<const MatmulOut> outs);  // T <= kBlasMinTokens
+
+// bf16 activations (ops_bf16.cpp). With Activations::BF16, every input of a matmul with a bf16 weight is rounded to
+// bf16 (round to nearest even, f32_to_bf16 in dtype.h); the products of two bf16 are exact in float32 and are summed
+// in float32, so only the order of the sums depends on the path:
+//   T >= kBf16DotMinTokens on a CPU with AVX512-BF16 (have_bf16_dot): matmul_bf16_dot, vdpbf16ps;
+//   otherwise the rounded input goes through the float32 fast path above (sgemm, matmul_small_t): any CPU runs it.
+// Weights of other dtypes multiply x as it is.
+// From 8 tokens on, vdpbf16ps beats the decode kernel: a 26B-A4B prompt's experts see ~T·8/128 tokens each, and
+// A4B-4L prefill(512) went 180-191 → 242-256 tok/s when those took vdpbf16ps instead (3 alternated pairs). Below 8,
+// and for the decoded token, the tuned streaming kernel reads at bandwidth (docs/performance.md, round 5).
+inline constexpr int kBf16DotMinTokens = 8;
+void round_to_bf16(float* out, const float* x, int64_t n);  // out[i] = x[i] rounded to bf16, as a float (out may be x)
+bool have_bf16_dot();  // the CPU has vdpbf16ps (AVX512-BF16) and it is enabled, so prompts take matmul_bf16_dot
+// On by default where the CPU has it; off makes Activations::BF16 take the float32 path on the same CPU (tests compare
+// the two; GEMMA4_BF16_DOT=0 in the environment switches it off for a whole run). Not thread-safe: call between runs.
+void set_bf16_dot_enabled(bool enabled);
+// out[T, W.rows] = bf16(x)[T, in] · Wᵀ for a bf16 W with vdpbf16ps; threaded over blocks of rows, or rows [0, W.rows)
+// in the calling thread with one_thread. Throws unless the CPU has AVX512-BF16 and W is bf16.
+void matmul_bf16_dot(float* out, const float* x, const WeightView& W, int T, bool one_thread = false);
 
 // RMSNorm over the last dim (Gemma4RMSNorm): y = x · (mean(x²) + eps)^(-1/2) · w. The weight multiplies directly
 // (not 1 + w as in Gemma 1-3); w == nullptr is the weightless form (v_norm, router norm, projector norm).
@@ -148,7 +172,8 @@ struct MoeExpertsShape {
 };
 // The same arithmetic with experts running in parallel, each single-threaded (ops_fast.cpp). Every token's outputs
 // are added in ascending expert order, as the loop adds them, so the result does not depend on the thread count.
-void moe_experts_blas(float* out, const float* x, const int32_t* ids, const float* weights, const MoeExpertsShape& s);
+void moe_experts_blas(float* out, const float* x, const int32_t* ids, const float* weights, const MoeExpertsShape& s,
+                      Activations act = Activations::F32);
 
 // PLE: out[n] = (context[n] + token[n]) · 2^-1/2 (out may alias either input).
 void ple_mix(float* out, const float* context, const float* token, int64_t n);

@@ -259,8 +259,28 @@ void sgemm_row_block(float* out, const float* x, const WeightView& W, int T, int
 // Rows of float32 weight in one sgemm block: about 1 MiB, so the converted block stays in cache.
 int64_t sgemm_block_rows(int64_t in) { return std::max<int64_t>(16, (int64_t(1) << 18) / std::max<int64_t>(in, 1)); }
 
+// x, or x[T, W.cols] rounded to bf16 into buf when the activations are bf16 and W is bf16 (ops_bf16.cpp).
+const float* activations_for(const WeightView& W, const float* x, int T, Activations act, std::vector<float>& buf) {
+    if (act != Activations::BF16 || W.dtype != DType::BF16) return x;
+    buf.resize(static_cast<size_t>(int64_t(T) * W.cols));
+    round_to_bf16(buf.data(), x, int64_t(T) * W.cols);
+    return buf.data();
+}
+
+// vdpbf16ps takes this matmul (ops_bf16.cpp): bf16 activations and weight, kBf16DotMinTokens tokens or more, a CPU
+// with AVX512-BF16.
+bool takes_bf16_dot(const WeightView& W, int T, Activations act) {
+    return act == Activations::BF16 && W.dtype == DType::BF16 && T >= kBf16DotMinTokens && have_bf16_dot();
+}
+
 // The whole matmul in the calling thread (one expert inside a parallel loop over experts).
-void matmul_one_thread(float* out, const float* x, const WeightView& W, int T, std::vector<float>& w_block) {
+void matmul_one_thread(float* out, const float* x, const WeightView& W, int T, std::vector<float>& w_block, Activations act) {
+    if (takes_bf16_dot(W, T, act)) {
+        matmul_bf16_dot(out, x, W, T, /*one_thread=*/true);
+        return;
+    }
+    std::vector<float> rounded;
+    x = activations_for(W, x, T, act, rounded);
     if (T < kBlasMinTokens) {
         std::vector<float> x_layout;
         small_t_rows(out, decode_x_layout(W, x, T, x_layout), W, T, 0, W.rows);
@@ -349,12 +369,21 @@ void matmul_small_t_group(const float* x, int T, std::span<const MatmulOut> outs
     }
 }
 
-void matmul_group_blas(const float* x, int T, std::span<const MatmulOut> outs) {
-    if (T < kBlasMinTokens) {
-        matmul_small_t_group(x, T, outs);
+void matmul_group_blas(const float* x, int T, std::span<const MatmulOut> outs, Activations act) {
+    if (T >= kBlasMinTokens) {
+        for (const MatmulOut& o : outs) matmul_blas(o.out, x, *o.W, T, act);  // sgemm already keeps every core busy
         return;
     }
-    for (const MatmulOut& o : outs) matmul_blas(o.out, x, *o.W, T);  // sgemm already keeps every core busy
+    if (act == Activations::BF16 && std::any_of(outs.begin(), outs.end(), [](const MatmulOut& o) { return o.W->dtype == DType::BF16; })) {
+        if (!std::all_of(outs.begin(), outs.end(), [](const MatmulOut& o) { return o.W->dtype == DType::BF16; })) {
+            for (const MatmulOut& o : outs) matmul_blas(o.out, x, *o.W, T, act);  // mixed dtypes: each with its own input
+            return;
+        }
+        std::vector<float> rounded;
+        matmul_small_t_group(activations_for(*outs[0].W, x, T, act, rounded), T, outs);
+        return;
+    }
+    matmul_small_t_group(x, T, outs);
 }
 
 // The prefill path (T >= kBlasMinTokens): OpenBLAS sgemm, with every product and sum of matmul_ref but in sgemm's
@@ -368,7 +397,13 @@ void matmul_group_blas(const float* x, int T, std::span<const MatmulOut> outs) {
 //    both OpenMP (the conversion, every other op) and OpenBLAS pthreads busy-waiting on the same cores, the two
 //    pools steal time from each other: the earlier "convert in an OpenMP loop, then one threaded sgemm" reached
 //    ~55 % of sgemm peak, ~74 % with OMP_WAIT_POLICY=passive. One pool doing all the work avoids that.
-void matmul_blas(float* out, const float* x, const WeightView& W, int T) {
+void matmul_blas(float* out, const float* x, const WeightView& W, int T, Activations act) {
+    if (takes_bf16_dot(W, T, act)) {
+        matmul_bf16_dot(out, x, W, T);
+        return;
+    }
+    std::vector<float> rounded;
+    x = activations_for(W, x, T, act, rounded);
     if (T < kBlasMinTokens) {
         matmul_small_t(out, x, W, T);
         return;
@@ -589,14 +624,15 @@ void attention_blas(float* out, float* weights, const float* q, const float* k, 
 // gelu·up → down single-threaded, so there is one fork/join per layer instead of two per expert. Each result row lands in its (token, choice) slot;
 // then every token adds its K slots in ascending expert order, with scatter_add_rows's expression, which is the order
 // of additions of the loop. Tokens go in chunks so the slot buffer stays bounded (K · chunk · D floats).
-void moe_experts_blas(float* out, const float* x, const int32_t* ids, const float* weights, const MoeExpertsShape& s) {
+void moe_experts_blas(float* out, const float* x, const int32_t* ids, const float* weights, const MoeExpertsShape& s,
+                      Activations act) {
     const int D = s.D, E = s.E, K = s.K, I = s.I;
     constexpr int kTokenChunk = 1024;
     if (s.T > kTokenChunk) {
         for (int t0 = 0; t0 < s.T; t0 += kTokenChunk) {
             MoeExpertsShape part = s;
             part.T = std::min(kTokenChunk, s.T - t0);
-            moe_experts_blas(out + int64_t(t0) * D, x + int64_t(t0) * D, ids + int64_t(t0) * K, weights + int64_t(t0) * K, part);
+            moe_experts_blas(out + int64_t(t0) * D, x + int64_t(t0) * D, ids + int64_t(t0) * K, weights + int64_t(t0) * K, part, act);
         }
         return;
     }
@@ -632,9 +668,9 @@ void moe_experts_blas(float* out, const float* x, const int32_t* ids, const floa
                 hidden.resize(size_t(n) * I);
                 ye.resize(size_t(n) * D);
                 gather_rows(u.data(), x, tokens[e].data(), n, D);
-                matmul_one_thread(gate_up.data(), u.data(), expert_slice(*s.gate_up, e), n, w_block);
+                matmul_one_thread(gate_up.data(), u.data(), expert_slice(*s.gate_up, e), n, w_block, act);
                 gelu_mul_halves_fast(hidden.data(), gate_up.data(), n, I);
-                matmul_one_thread(ye.data(), hidden.data(), expert_slice(*s.down, e), n, w_block);
+                matmul_one_thread(ye.data(), hidden.data(), expert_slice(*s.down, e), n, w_block, act);
                 for (int r = 0; r < n; ++r) std::copy_n(ye.data() + int64_t(r) * D, D, y.data() + int64_t(slots[e][r]) * D);
             }
         }

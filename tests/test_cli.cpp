@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ops.h"
 #include "test_util.h"
 
 using json = nlohmann::json;
@@ -182,4 +183,22 @@ TEST_CASE("cli: bench -m tiny-e2b --quick --json reports positive prefill, decod
     CHECK(bad.out.find("'x'") != std::string::npos);
     bad = run_cli("bench -m tiny-e2b --ops");
     CHECK(bad.exit_code != 0);
+    bad = run_cli("bench -m tiny-e2b --quick --backend blas,cuda");
+    CHECK(bad.exit_code != 0);
+    CHECK(bad.out.find("'blas,cuda'") != std::string::npos);
+}
+
+TEST_CASE("cli: bench --backend blas,bf16 runs both, in that order, on a bf16 model") {
+    if (!bundled_present()) return;
+    const CliResult r = run_cli("bench -m demo-e2b-mini --quick --json --backend bf16,blas --reps 1");
+    REQUIRE(r.exit_code == 0);
+    const json j = json::parse(r.out.substr(r.out.find('{')));
+    REQUIRE(j["backends"].size() == 2);
+    CHECK(j["backends"][0]["backend"] == "blas");
+    CHECK(j["backends"][1]["backend"] == "bf16");
+    CHECK(j["bf16_vdpbf16ps"].get<bool>() == gemma4::have_bf16_dot());
+    for (const json& b : j["backends"]) {
+        CHECK(b["decode_tok_s"].get<double>() > 0);
+        CHECK(b["prefill_tok_s"]["32"].get<double>() > 0);
+    }
 }

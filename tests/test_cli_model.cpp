@@ -239,6 +239,6 @@ TEST_CASE("gemma4 run / trace / check with --backend opencl --strict-device, as 
     CHECK(contains(r.out, "only apply with --backend opencl"));
     r = run_cli("run -m tiny-e2b -p hi --backend cuda");
     CHECK(r.exit_code != 0);
-    CHECK(contains(r.out, "ref, blas or opencl"));
+    CHECK(contains(r.out, "ref, blas, bf16 or opencl"));
 }
 #endif

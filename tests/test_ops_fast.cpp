@@ -17,21 +17,13 @@
 #include "error.h"
 #include "ops.h"
 #include "safetensors.h"
+#include "test_util.h"
 #include "tolerances.h"
 
 using namespace gemma4;
+using gemma4::test::nmse;
 
 namespace {
-
-double nmse(const std::vector<float>& a, const std::vector<float>& ref) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        const double d = double(a[i]) - double(ref[i]);
-        num += d * d;
-        den += double(ref[i]) * double(ref[i]);
-    }
-    return den > 0 ? num / den : num;
-}
 
 // A weight of the given dtype with random values of magnitude ~0.05; f16 includes subnormals and both signs.
 std::vector<std::byte> random_weight(DType dtype, int64_t rows, int64_t cols, std::mt19937& rng) {

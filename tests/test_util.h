@@ -1,4 +1,5 @@
-// test_util.h — small helpers the test files share: a self-removing temporary directory and a substring check.
+// test_util.h — small helpers the test files share: a self-removing temporary directory, a substring check, the CLI
+// run as a child process and the NMSE of two float vectors.
 #pragma once
 
 #include <sys/wait.h>
@@ -10,6 +11,7 @@
 #include <random>
 #include <string>
 #include <system_error>
+#include <vector>
 
 // Tests that read probes off a forward pass have nothing to read when the hooks are compiled out
 // (-DGEMMA4_PROBES=OFF): they end here with a "skipped" message, as the OpenCL tests do without a device.
@@ -41,6 +43,17 @@ struct TempDir {
     TempDir& operator=(const TempDir&) = delete;
     std::string file(const std::string& name) const { return (path / name).string(); }
 };
+
+// Σ(a − ref)² / Σref² (Σ(a − ref)² alone when ref is all zero), in double: compare.h's NMSE for two flat vectors.
+inline double nmse(const std::vector<float>& a, const std::vector<float>& ref) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < a.size() && i < ref.size(); ++i) {
+        const double d = double(a[i]) - double(ref[i]);
+        num += d * d;
+        den += double(ref[i]) * double(ref[i]);
+    }
+    return den > 0 ? num / den : num;
+}
 
 inline bool contains(const std::string& haystack, const std::string& needle) {
     return haystack.find(needle) != std::string::npos;

@@ -13,6 +13,7 @@
 // fraction is the median of those per-decode ratios.
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -210,6 +211,7 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
         r.name = name;
         if (name == "ref") r.backend = std::make_unique<RefBackend>();
         else if (name == "blas") r.backend = std::make_unique<BlasBackend>();
+        else if (name == "bf16") r.backend = std::make_unique<Bf16Backend>();
         else {
 #ifdef GEMMA4_HAVE_OPENCL
             try {
@@ -359,6 +361,7 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
     j["layers"] = tc.num_hidden_layers;
     j["repetitions"] = reps;
     j["threads"] = omp_get_max_threads();
+    j["bf16_vdpbf16ps"] = have_bf16_dot();  // whether the bf16 backend multiplies prompts with vdpbf16ps here
     j["probes_compiled_in"] = bool(GEMMA4_PROBES);
     j["bandwidth_gb_s"] = bandwidth;
     j["bandwidth_buffer_bytes"] = limits.buffer_bytes();
@@ -367,7 +370,9 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
         j["bandwidth_mapped_bytes"] = mapped->nbytes;
     }
     j["decode_bandwidth_sampled"] = mapped ? "between tokens" : "before and after";
-    if (mapped) j["decode_bandwidth_streams"] = limits.best_streams();  // streams per core of the reads between tokens
+    // Streams per core of the reads between tokens, as the count stood at the end of the run: a decode before the
+    // winner changed (if it did) read with the earlier one.
+    if (mapped) j["decode_bandwidth_streams"] = limits.best_streams();
     j["sgemm_gflop_s"] = sgemm;
     j["sgemm_n"] = limits.gemm_n();
     j["decode_tokens"] = N;
@@ -455,6 +460,11 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
                     limits.best_streams(), limits.best_streams() == 1 ? "" : "s");
     else
         std::printf("\ndecode roofline: tok/s against the bandwidth sampled right before and after each decode, paired per decode\n");
+    if (std::find(backend_names.begin(), backend_names.end(), "bf16") != backend_names.end())
+        std::printf("bf16: matmul inputs rounded to bf16, llama.cpp's arithmetic for bf16 weights (not the reference's);\n"
+                    "%s; its fraction is of float32 sgemm peak, so it can pass 100%%\n",
+                    have_bf16_dot() ? "prompts multiplied with vdpbf16ps (two bf16 products per float32 lane)"
+                                    : "vdpbf16ps not used (no AVX512-BF16, or GEMMA4_BF16_DOT=0): rounded inputs, float32 path");
     std::printf("RSS MiB: peak resident set while that backend ran (the weights are mapped: pages touched count; the\n"
                 "%lld MiB bandwidth buffer is freed before the model runs and is not in it)\n",
                 static_cast<long long>(limits.buffer_bytes() >> 20));

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # bench_vs_llamacpp.sh — gemma4 side by side with llama.cpp on the same checkpoint (issue 9, item 4): converts
 # MODEL_DIR with llama.cpp's own convert_hf_to_gguf.py to F32 and BF16 GGUF, then alternates
-# `gemma4 bench --backend blas` and `llama-bench` on each GGUF repetition by repetition (so that the machine's noise
-# hits all of them alike) and prints one table of medians with the gemma4 / llama.cpp ratios.
+# `gemma4 bench --backend blas,bf16` and `llama-bench` on each GGUF repetition by repetition (so that the machine's
+# noise hits all of them alike) and prints one table of medians with the gemma4 / llama.cpp ratios. gemma4 blas keeps
+# float32 activations (llama.cpp's F32 arithmetic); gemma4 bf16 rounds them to bf16 as llama.cpp does for a BF16
+# weight (ops_bf16.cpp), so each gemma4 run has a llama.cpp run of the same arithmetic beside it.
 # Goals: decode ≥ 1.0× llama.cpp, prefill ≥ 0.8×. llama.cpp is built by the user and never part of this repository.
 set -euo pipefail
 
@@ -19,12 +21,13 @@ MODEL_DIR            a Hugging Face Gemma 4 checkpoint directory (config.json + 
                      \`gemma4 synth\`. It is only read: the converter gets a staging directory of symlinks to it.
 
 For each of REPS repetitions it runs, one after the other:
-  gemma4 bench -m MODEL_DIR --backend blas --prefill P --decode N --reps 1 --json
+  gemma4 bench -m MODEL_DIR --backend BACKENDS --prefill P --decode N --reps 1 --json
   llama-bench -m MODEL-BF16.gguf -p P -n N -t THREADS -r 1 -o json
   llama-bench -m MODEL-F32.gguf  -p P -n N -t THREADS -r 1 -o json
 and prints prefill (P tokens) and decode tok/s (medians) and the ratios gemma4 / llama.cpp (medians of the
-per-repetition ratios, min..max beside them) and the best of the repetitions. gemma4 runs the checkpoint in its
-stored dtype (bf16 for synth). Every file is read once into the page cache before timing; a warning says when they
+per-repetition ratios, min..max beside them) and the best of the repetitions, for every pair of a gemma4 backend
+and a GGUF type; "same arithmetic" marks blas / F32 and bf16 / BF16. gemma4 runs the checkpoint in its stored dtype
+(bf16 for synth). Every file is read once into the page cache before timing; a warning says when they
 do not all fit in RAM (then alternated runs page weights in while timing: use fewer --types).
 
 options:
@@ -33,6 +36,8 @@ options:
   --decode N        tokens decoded (default 64)
   --threads N       llama-bench threads (default: nproc); when given, also OMP_NUM_THREADS for gemma4
   --types LIST      GGUF types to convert and run, comma separated, of bf16,f32 (default bf16,f32)
+  --backends LIST   gemma4 backends to run, comma separated, of blas,bf16 (default blas,bf16; bf16 matches
+                    llama.cpp's BF16 arithmetic: activations rounded to bf16, vdpbf16ps on AVX512-BF16 CPUs)
   --work-dir DIR    where the staging directory, GGUFs and logs go (default: a new mktemp directory under
                     \${TMPDIR:-/tmp}, removed at the end unless --keep)
   --cache-dir DIR   keep the GGUFs in DIR, named by model path, file sizes and mtimes and the llama.cpp source,
@@ -58,12 +63,12 @@ bad_usage() { echo "bench_vs_llamacpp.sh: $*" >&2; echo "run with -h for help" >
 posint() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || bad_usage "$1 must be a positive integer, got '$2'"; }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-REPS=3 PREFILL=512 DECODE=64 THREADS="" THREADS_GIVEN="" TYPES="bf16,f32" WORK="" CACHE="" TOKDIR="" KEEP=0
+REPS=3 PREFILL=512 DECODE=64 THREADS="" THREADS_GIVEN="" TYPES="bf16,f32" BACKENDS="blas,bf16" WORK="" CACHE="" TOKDIR="" KEEP=0
 positional=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         -h|--help) usage; exit 0 ;;
-        --reps|--prefill|--decode|--threads|--types|--work-dir|--cache-dir|--tokenizer)
+        --reps|--prefill|--decode|--threads|--types|--backends|--work-dir|--cache-dir|--tokenizer)
             [[ $# -ge 2 ]] || bad_usage "$1 needs a value"
             case "$1" in
                 --reps) posint "$1" "$2"; REPS=$2 ;;
@@ -71,6 +76,7 @@ while [[ $# -gt 0 ]]; do
                 --decode) posint "$1" "$2"; DECODE=$2 ;;
                 --threads) posint "$1" "$2"; THREADS=$2; THREADS_GIVEN=1 ;;
                 --types) TYPES=$2 ;;
+                --backends) BACKENDS=$2 ;;
                 --work-dir) WORK=$2 ;;
                 --cache-dir) CACHE=$2 ;;
                 --tokenizer) TOKDIR=$2 ;;
@@ -87,6 +93,9 @@ LLB=${positional[0]} MODEL=${positional[1]}
 IFS=',' read -r -a types <<<"$TYPES"
 [[ ${#types[@]} -ge 1 ]] || bad_usage "--types is empty"
 for t in "${types[@]}"; do [[ "$t" == bf16 || "$t" == f32 ]] || bad_usage "--types: '$t' is not bf16 or f32"; done
+IFS=',' read -r -a gbackends <<<"$BACKENDS"
+[[ ${#gbackends[@]} -ge 1 ]] || bad_usage "--backends is empty"
+for b in "${gbackends[@]}"; do [[ "$b" == blas || "$b" == bf16 ]] || bad_usage "--backends: '$b' is not blas or bf16"; done
 PYTHON=${PYTHON:-python3}
 GEMMA4=${GEMMA4:-$ROOT/build/gemma4}
 [[ -n "$THREADS" ]] || THREADS=$(nproc)
@@ -226,7 +235,7 @@ if (( total_bytes > mem_bytes * 8 / 10 )); then
 fi
 gemma4_env=()
 [[ -n "$THREADS_GIVEN" ]] && gemma4_env=(env OMP_NUM_THREADS="$THREADS")
-gemma4_cmd=("${gemma4_env[@]}" "$GEMMA4" bench -m "$MODEL" --backend blas --prefill "$PREFILL" --decode "$DECODE" --reps 1 --json)
+gemma4_cmd=("${gemma4_env[@]}" "$GEMMA4" bench -m "$MODEL" --backend "$BACKENDS" --prefill "$PREFILL" --decode "$DECODE" --reps 1 --json)
 run_logged() {  # name, command...: stdout to logs/NAME.json, stderr to logs/NAME.err, clear error on failure
     local name=$1; shift
     if ! "$@" >"$WORK/logs/$name.json" 2>"$WORK/logs/$name.err"; then
@@ -239,7 +248,7 @@ echo "[bench] reading the checkpoint and GGUFs once into the page cache" >&2
 for f in "$MODEL"/*.safetensors "${gguf[@]}"; do cat "$f" >/dev/null; done
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for ((rep = 1; rep <= REPS; rep++)); do
-    echo "[bench] rep $rep/$REPS: gemma4 blas" >&2
+    echo "[bench] rep $rep/$REPS: gemma4 $BACKENDS" >&2
     run_logged "gemma4-$rep" "${gemma4_cmd[@]}"
     for t in "${types[@]}"; do
         echo "[bench] rep $rep/$REPS: llama.cpp $t" >&2
@@ -250,28 +259,30 @@ done
 # ---- one table
 cpu_flags=$(grep -m1 -o -w -E 'avx2|fma|f16c|avx512f|avx512_bf16|amx_bf16' /proc/cpuinfo | sort -u | paste -sd' ' || true)
 CPU_DESC="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //') (${cpu_flags:-no AVX2})"
-"$PYTHON" - "$WORK/logs" "$REPS" "$PREFILL" "$DECODE" "$TYPES" <<EOF
+"$PYTHON" - "$WORK/logs" "$REPS" "$PREFILL" "$DECODE" "$TYPES" "$BACKENDS" <<EOF
 import json, statistics, sys
 logs, reps, P, N, types = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5].split(",")
+backends = sys.argv[6].split(",")
 med = statistics.median
 def load(name):
     with open(f"{logs}/{name}.json") as f:
         return json.load(f)
-g = {"pre": [], "dec": []}
+g = {b: {"pre": [], "dec": []} for b in backends}
 llama = {t: {"pre": [], "dec": []} for t in types}
 ginfo = linfo = None
 for r in range(1, reps + 1):
     j = load(f"gemma4-{r}")
     ginfo = j
-    b = next(e for e in j["backends"] if e["backend"] == "blas")
-    g["pre"].append(b["prefill_tok_s"][P]); g["dec"].append(b["decode_tok_s"])
+    for name in backends:
+        b = next(e for e in j["backends"] if e["backend"] == name)
+        g[name]["pre"].append(b["prefill_tok_s"][P]); g[name]["dec"].append(b["decode_tok_s"])
     for t in types:
         for e in load(f"llama-{t}-{r}"):
             linfo = e
             if e["n_prompt"] == int(P) and e["n_gen"] == 0: llama[t]["pre"].append(e["avg_ts"])
             if e["n_prompt"] == 0 and e["n_gen"] == N: llama[t]["dec"].append(e["avg_ts"])
-def ratio(k, t):
-    rs = [a / b for a, b in zip(g[k], llama[t][k])]
+def ratio(k, b, t):
+    rs = [x / y for x, y in zip(g[b][k], llama[t][k])]
     return f"{med(rs):5.2f}x ({min(rs):.2f}..{max(rs):.2f})"
 import glob, struct, collections
 by_dtype = collections.Counter()  # bytes of weights per stored dtype, from the safetensors headers
@@ -290,20 +301,29 @@ print(f"converter  $TOKNOTE")
 print(f"load       before: $LOAD_BEFORE; after: {' '.join(open('/proc/loadavg').read().split()[:3])} (1/5/15-min load averages, $(nproc) cores)")
 print(f"medians of {reps} alternated repetitions; ratio = gemma4 / llama.cpp, median of per-repetition ratios (min..max)")
 print()
-hdr = f"{'':26} {'prefill(' + P + ') tok/s':>20} {'decode(' + str(N) + ') tok/s':>18}   {'prefill ratio':>22}   {'decode ratio':>22}"
+same = {("blas", "f32"), ("bf16", "bf16")}  # pairs computing with the same arithmetic
+hdr = f"{'':32} {'prefill(' + P + ') tok/s':>20} {'decode(' + str(N) + ') tok/s':>18}"
 print(hdr); print("-" * len(hdr))
-print(f"{'gemma4 blas (' + stored + ')':26} {med(g['pre']):20.1f} {med(g['dec']):18.2f}")
+for b in backends:
+    print(f"{'gemma4 ' + b + ' (' + stored + ')':32} {med(g[b]['pre']):20.1f} {med(g[b]['dec']):18.2f}")
 for t in types:
-    name = f"llama.cpp {t.upper()}"
-    print(f"{name:26} {med(llama[t]['pre']):20.1f} {med(llama[t]['dec']):18.2f}   {ratio('pre', t):>22}   {ratio('dec', t):>22}")
+    print(f"{'llama.cpp ' + t.upper():32} {med(llama[t]['pre']):20.1f} {med(llama[t]['dec']):18.2f}")
+print()
+hdr = f"{'ratio':32} {'prefill':>22}   {'decode':>22}"
+print(hdr); print("-" * len(hdr))
+for b in backends:
+    for t in types:
+        name = f"gemma4 {b} / llama.cpp {t.upper()}"
+        print(f"{name:32} {ratio('pre', b, t):>22}   {ratio('dec', b, t):>22}" + ("   same arithmetic" if (b, t) in same else ""))
 print()
 print("samples (tok/s, per repetition):")
-print(f"  gemma4 blas  prefill {[round(x, 1) for x in g['pre']]}  decode {[round(x, 2) for x in g['dec']]}")
+for b in backends:
+    print(f"  gemma4 {b:5} prefill {[round(x, 1) for x in g[b]['pre']]}  decode {[round(x, 2) for x in g[b]['dec']]}")
 for t in types:
-    print(f"  llama {t:5}  prefill {[round(x, 1) for x in llama[t]['pre']]}  decode {[round(x, 2) for x in llama[t]['dec']]}")
-print(f"best of {reps} (contention only ever slows a run down): gemma4 prefill {max(g['pre']):.1f} decode {max(g['dec']):.2f}; " +
-      "; ".join(f"llama {t} prefill {max(llama[t]['pre']):.1f} decode {max(llama[t]['dec']):.2f}"
-                f" (ratios {max(g['pre']) / max(llama[t]['pre']):.2f}x, {max(g['dec']) / max(llama[t]['dec']):.2f}x)" for t in types))
+    print(f"  llama {t:6} prefill {[round(x, 1) for x in llama[t]['pre']]}  decode {[round(x, 2) for x in llama[t]['dec']]}")
+print(f"best of {reps} (contention only ever slows a run down): " +
+      "; ".join(f"gemma4 {b} prefill {max(g[b]['pre']):.1f} decode {max(g[b]['dec']):.2f}" for b in backends) + "; " +
+      "; ".join(f"llama {t} prefill {max(llama[t]['pre']):.1f} decode {max(llama[t]['dec']):.2f}" for t in types))
 print("goals: decode >= 1.0x llama.cpp, prefill >= 0.8x")
 if "$RAM_WARNING": print("$RAM_WARNING")
 EOF

@@ -1,7 +1,8 @@
 // cmd_bench.cpp — `gemma4 bench --ops`: how close the matmul backends come to what the machine can do. One run
 // measures the read-only memory bandwidth (an OpenMP streaming sum over a buffer far larger than the caches), the
 // OpenBLAS sgemm peak, and matvec (T = 1, decode) and matmul (T = 128, prefill) of bf16 weights of E2B's shapes with
-// the reference loops (matmul_ref), the BLAS path (matmul_blas) and OpenCL (kernels/matmul.cl, weight and input
+// the reference loops (matmul_ref), the BLAS path (matmul_blas), the same with bf16 activations (the bf16 backend:
+// vdpbf16ps on AVX512-BF16 CPUs, ops_bf16.cpp) and OpenCL (kernels/matmul.cl, weight and input
 // resident on the device; the kernel and the read of the output are timed). Every figure is the median of several
 // repetitions, run alternating (one repetition of each backend in turn) so that machine noise hits them alike. The
 // CPU matvecs read a run of distinct copies larger than the caches, and each repetition is paired with a bandwidth
@@ -63,7 +64,7 @@ int cmd_bench(int argc, char** argv) {
         {"--model", "-m", "MODEL", "benchmark prefill and decode of this checkpoint (directory or bundled name)"},
         {"--prefill", "", "T,T,...", "with -m: prompt lengths to prefill (default 128,512,2048; 32 with --quick)"},
         {"--decode", "", "N", "with -m: tokens to decode after a 16-token prompt (default 64; 8 with --quick)"},
-        {"--backend", "", "NAME", "ref, blas, opencl or all (default all)"},
+        {"--backend", "", "NAME", "ref, blas, bf16, opencl, all, or a list such as blas,bf16 (default all; bf16 = blas with matmul inputs rounded to bf16, as llama.cpp computes bf16 weights)"},
         {"--cl-device", "", "N", "OpenCL device by the index `gemma4 info --cl` prints (default 0)"},
         {"--reps", "", "N", "repetitions per figure, the median is reported (default 5; 3 with --quick)"},
         {"--quick", "", "", "smaller buffer, sgemm and shapes (a few seconds; for tests)"},
@@ -72,7 +73,7 @@ int cmd_bench(int argc, char** argv) {
     };
     Args args(argc, argv, 2, options);
     if (args.has("--help")) {
-        std::printf("%s", usage("gemma4 bench (--ops | -m MODEL [--prefill T,T,...] [--decode N]) [--backend ref|blas|opencl|all]\n"
+        std::printf("%s", usage("gemma4 bench (--ops | -m MODEL [--prefill T,T,...] [--decode N]) [--backend NAME[,NAME...]]\n"
                                 "                    [--cl-device N] [--reps N] [--quick] [--json]",
                                 "Measures memory bandwidth and OpenBLAS sgemm peak, alternating with the benchmark itself.\n"
                                 "--ops: matvec (T = 1) and matmul (T = 128) of bf16 weights of E2B's shapes per backend, as GB/s\n"
@@ -89,9 +90,17 @@ int cmd_bench(int argc, char** argv) {
     if (args.has("--ops") && (args.has("--prefill") || args.has("--decode"))) throw Error("--prefill and --decode apply with -m MODEL");
     const bool quick = args.has("--quick");
     const bool as_json = args.has("--json");
+    // --backend: one name, a comma-separated list of them, or all; run in the order ref, blas, bf16, opencl.
     const std::string backend = args.get("--backend", "all");
-    if (backend != "ref" && backend != "blas" && backend != "opencl" && backend != "all")
-        throw Error("--backend must be ref, blas, opencl or all, got '" + backend + "'");
+    std::vector<std::string> asked;
+    for (size_t start = 0; start <= backend.size();) {
+        const size_t end = std::min(backend.find(',', start), backend.size());
+        const std::string name = backend.substr(start, end - start);
+        if (name != "ref" && name != "blas" && name != "bf16" && name != "opencl" && name != "all")
+            throw Error("--backend must be ref, blas, bf16, opencl, all or a comma-separated list of them, got '" + backend + "'");
+        asked.push_back(name);
+        start = end + 1;
+    }
     const long long reps_arg = args.get_int("--reps", quick ? 3 : 5);
     if (reps_arg < 1 || reps_arg > 1000) throw Error("--reps must be 1..1000, got " + args.get("--reps"));
     const int reps = static_cast<int>(reps_arg);
@@ -99,8 +108,9 @@ int cmd_bench(int argc, char** argv) {
     if (cl_device < 0) throw Error("--cl-device must be >= 0, got " + args.get("--cl-device"));
 
     std::vector<std::string> backends;
-    for (const char* b : {"ref", "blas", "opencl"})
-        if (backend == "all" || backend == b) backends.push_back(b);
+    for (const char* b : {"ref", "blas", "bf16", "opencl"})
+        if (std::find(asked.begin(), asked.end(), "all") != asked.end() || std::find(asked.begin(), asked.end(), b) != asked.end())
+            backends.push_back(b);
     if (args.has("--model")) return bench_model(args, backends, reps, quick, as_json);
 
     // ---- OpenCL device (optional)
@@ -178,6 +188,10 @@ int cmd_bench(int argc, char** argv) {
             else if (backends[b] == "blas")
                 runs[b] = [&] {
                     for (int64_t k = 0; k < copies; ++k) matmul_blas(out.data(), x.data(), copy_view(k), c.T);
+                };
+            else if (backends[b] == "bf16")
+                runs[b] = [&] {
+                    for (int64_t k = 0; k < copies; ++k) matmul_blas(out.data(), x.data(), copy_view(k), c.T, Activations::BF16);
                 };
 #if GEMMA4_HAVE_OPENCL
             else if (clctx) {

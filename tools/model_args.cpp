@@ -14,7 +14,7 @@ namespace gemma4::cli {
 
 std::vector<Option> backend_options(const std::string& default_name) {
     return {
-        {"--backend", "", "NAME", "who runs the ops: ref (the plain loops), blas (the CPU fast path: threaded matvec, OpenBLAS sgemm for T >= 32) or opencl (default " +
+        {"--backend", "", "NAME", "who runs the ops: ref (the plain loops), blas (the CPU fast path: threaded matvec, OpenBLAS sgemm for T >= 32), bf16 (blas with matmul inputs rounded to bf16, as llama.cpp does for bf16 weights; vdpbf16ps on AVX512-BF16 CPUs; not the reference's numerics) or opencl (default " +
                                       default_name + ")"},
         {"--cl-device", "", "N", "with --backend opencl: the device index of `gemma4 info --cl` (default 0)"},
         {"--strict-device", "", "", "with --backend opencl: an op without a kernel is an error instead of running on the host"},
@@ -27,6 +27,7 @@ std::unique_ptr<Backend> make_backend(const Args& args, const std::string& defau
         throw Error("--cl-device and --strict-device only apply with --backend opencl");
     if (name == "ref") return std::make_unique<RefBackend>();
     if (name == "blas") return std::make_unique<BlasBackend>();
+    if (name == "bf16") return std::make_unique<Bf16Backend>();
     if (name == "opencl") {
 #ifdef GEMMA4_HAVE_OPENCL
         const long long device = args.get_int("--cl-device", 0);
@@ -39,7 +40,7 @@ std::unique_ptr<Backend> make_backend(const Args& args, const std::string& defau
         throw Error("--backend opencl: this gemma4 was built without OpenCL (configure with -DGEMMA4_OPENCL=ON)");
 #endif
     }
-    throw Error("--backend must be ref, blas or opencl, got '" + name + "'");
+    throw Error("--backend must be ref, blas, bf16 or opencl, got '" + name + "'");
 }
 
 std::vector<int32_t> parse_token_list(const std::string& text) {
