@@ -370,20 +370,17 @@ void matmul_small_t_group(const float* x, int T, std::span<const MatmulOut> outs
 }
 
 void matmul_group_blas(const float* x, int T, std::span<const MatmulOut> outs, Activations act) {
-    if (T >= kBlasMinTokens) {
-        for (const MatmulOut& o : outs) matmul_blas(o.out, x, *o.W, T, act);  // sgemm already keeps every core busy
+    // One weight after the other where each keeps every core busy by itself (sgemm, vdpbf16ps), and where bf16
+    // activations meet weights of several dtypes (each then needs its own input); else one streamed pass.
+    const auto bf16 = [](const MatmulOut& o) { return o.W->dtype == DType::BF16; };
+    const bool mixed = act == Activations::BF16 && std::any_of(outs.begin(), outs.end(), bf16) && !std::all_of(outs.begin(), outs.end(), bf16);
+    const bool dot = std::any_of(outs.begin(), outs.end(), [&](const MatmulOut& o) { return takes_bf16_dot(*o.W, T, act); });
+    if (T >= kBlasMinTokens || mixed || dot) {
+        for (const MatmulOut& o : outs) matmul_blas(o.out, x, *o.W, T, act);
         return;
     }
-    if (act == Activations::BF16 && std::any_of(outs.begin(), outs.end(), [](const MatmulOut& o) { return o.W->dtype == DType::BF16; })) {
-        if (!std::all_of(outs.begin(), outs.end(), [](const MatmulOut& o) { return o.W->dtype == DType::BF16; })) {
-            for (const MatmulOut& o : outs) matmul_blas(o.out, x, *o.W, T, act);  // mixed dtypes: each with its own input
-            return;
-        }
-        std::vector<float> rounded;
-        matmul_small_t_group(activations_for(*outs[0].W, x, T, act, rounded), T, outs);
-        return;
-    }
-    matmul_small_t_group(x, T, outs);
+    std::vector<float> rounded;
+    matmul_small_t_group(outs.empty() ? x : activations_for(*outs[0].W, x, T, act, rounded), T, outs);
 }
 
 // The prefill path (T >= kBlasMinTokens): OpenBLAS sgemm, with every product and sum of matmul_ref but in sgemm's

@@ -172,7 +172,7 @@ TEST_CASE("bf16 activations: a group of weights sharing the input equals one mat
     const int64_t cols = 96;
     std::vector<std::byte> qb = bf16_weight(64, cols, rng), kb = bf16_weight(16, cols, rng), vb = bf16_weight(16, cols, rng);
     const WeightView Wq{qb.data(), DType::BF16, 64, cols}, Wk{kb.data(), DType::BF16, 16, cols}, Wv{vb.data(), DType::BF16, 16, cols};
-    for (const int T : {1, 2, 40}) {
+    for (const int T : {1, 2, 7, 8, 9, 31, 40}) {  // around kBf16DotMinTokens and kBlasMinTokens
         CAPTURE(T);
         const std::vector<float> x = random_x(T, cols, rng);
         std::vector<float> q(size_t(T) * 64), k(size_t(T) * 16), v(size_t(T) * 16);
