@@ -100,8 +100,6 @@ G4_BF16_TARGET inline void dot_tile(float* out, int64_t ldo, const uint16_t* x, 
         for (int j = 0; j < RN; ++j) out[i * ldo + j] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
-
-
 // Rows [o0, o1) of W for all T tokens, in the calling thread: tiles of 4 tokens × 6 rows, the leftover tokens and
 // rows one at a time. The block of rows (a few hundred KiB) stays in L2 while every token tile passes over it.
 G4_BF16_TARGET void dot_rows(float* out, const uint16_t* xb, const uint16_t* w, int64_t K, int64_t N, int T, int64_t o0,
@@ -147,11 +145,7 @@ void matmul_bf16_dot(float* out, const float* x, const WeightView& W, int T, boo
     int64_t rows = std::min<int64_t>((int64_t(256) << 10) / std::max<int64_t>(1, 2 * K), (N + blocks_wanted - 1) / blocks_wanted);
     rows = std::max<int64_t>(kTileRows, rows / kTileRows * kTileRows);
     const int64_t blocks = (N + rows - 1) / rows;
-    if (one_thread) {
-        for (int64_t b = 0; b < blocks; ++b) dot_rows(out, xb.data(), w, K, N, T, b * rows, std::min(N, (b + 1) * rows));
-        return;
-    }
-#pragma omp parallel for schedule(dynamic)
+#pragma omp parallel for schedule(dynamic) if (!one_thread)
     for (int64_t b = 0; b < blocks; ++b) dot_rows(out, xb.data(), w, K, N, T, b * rows, std::min(N, (b + 1) * rows));
 }
 
