@@ -1,4 +1,4 @@
-// backend.cpp — the two CPU backends (backend.h).
+// backend.cpp — the CPU backends (backend.h).
 #include "backend.h"
 
 #include <algorithm>
@@ -76,6 +76,11 @@ Backend& ref_backend() {
 
 Backend& blas_backend() {
     static BlasBackend backend;
+    return backend;
+}
+
+Backend& bf16_backend() {
+    static Bf16Backend backend;
     return backend;
 }
 

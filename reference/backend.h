@@ -209,8 +209,9 @@ inline TensorView probe_on_host(Backend& be, TensorView v) {
 }
 #define G4_PROBE_BE(backend, sink, probe, layer, view) G4_PROBE(sink, probe, layer, ::gemma4::probe_on_host((backend), (view)))
 
-// The process-wide Ref and Blas backends (stateless).
+// The process-wide Ref, Blas and Bf16 backends (stateless).
 Backend& ref_backend();
 Backend& blas_backend();
+Backend& bf16_backend();
 
 }  // namespace gemma4

@@ -13,7 +13,7 @@ const std::vector<AppOption>& app_options() {
         {"--prompt", "-p", "TEXT", "the prompt run live at start (one user turn of the chat format)"},
         {"--image", "", "FILE", "an image placed before the prompt text (models with a vision tower)"},
         {"--audio", "", "FILE", "an audio clip placed before the prompt text (E2B / E4B)"},
-        {"--backend", "", "NAME", "who runs the ops: ref, blas or opencl (default ref)"},
+        {"--backend", "", "NAME", "who runs the ops: ref, blas, bf16 or opencl (default ref)"},
         {"--trace", "", "F.npz", "replay a trace written by `gemma4 trace` (or Save trace) instead of a live run"},
         {"--golden", "", "G.npz", "compare against this golden (divergence panel, golden-error colouring); with no -p the "
                                   "live run feeds the golden's own tokens"},

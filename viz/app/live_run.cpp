@@ -153,6 +153,8 @@ RunResult LiveRunner::execute(const RunRequest& request) {
         Backend* backend = &ref_backend();
         if (request.backend == "blas") {
             backend = &blas_backend();
+        } else if (request.backend == "bf16") {
+            backend = &bf16_backend();
         } else if (request.backend == "opencl") {
 #ifdef GEMMA4_HAVE_OPENCL
             if (!cl_backend_) {
@@ -164,7 +166,7 @@ RunResult LiveRunner::execute(const RunRequest& request) {
             throw Error("backend opencl: this inspector was built without OpenCL (configure with -DGEMMA4_OPENCL=ON)");
 #endif
         } else if (request.backend != "ref") {
-            throw Error("backend must be ref, blas or opencl, got '" + request.backend + "'");
+            throw Error("backend must be ref, blas, bf16 or opencl, got '" + request.backend + "'");
         }
 
         ForwardOptions forward;

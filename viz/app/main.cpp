@@ -63,7 +63,7 @@ struct App {
     bool open_trace_popup = false, open_golden_popup = false, save_popup = false;
 };
 
-const char* kBackends[] = {"ref", "blas", "opencl"};
+const char* kBackends[] = {"ref", "blas", "bf16", "opencl"};
 
 void copy_into(char* buf, size_t size, const std::string& s) {
     std::snprintf(buf, size, "%s", s.c_str());
@@ -270,8 +270,9 @@ void draw_left_column(App& app, float width) {
     help_marker("Optional audio clip (E2B / E4B only); the audio tower turns it into soft tokens.");
     ImGui::SetNextItemWidth(-60);
     ImGui::Combo("backend", &app.backend_index, kBackends, IM_ARRAYSIZE(kBackends));
-    help_marker("Who runs the ops: ref (plain loops, the definition), blas (OpenBLAS for long prompts), opencl (the GPU "
-                "kernels). The probes are the same tensors on every backend.");
+    help_marker("Who runs the ops: ref (plain loops, the definition), blas (OpenBLAS for long prompts), bf16 (blas with "
+                "every matmul input rounded to bf16, as llama.cpp computes bf16 weights: compare it with ref to see what "
+                "that rounding does), opencl (the GPU kernels). The probes are the same tensors on every backend.");
 
     const bool busy = app.runner.busy();
     if (busy) ImGui::BeginDisabled();
