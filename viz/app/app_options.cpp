@@ -42,7 +42,7 @@ const std::vector<AppOption>& app_options() {
 std::string app_usage() {
     std::string text =
         "usage: gemma4-inspector [-m MODEL] [--trace F.npz] [--golden G.npz] [-p PROMPT] [--image F] [--audio F]\n"
-        "                        [--backend ref|blas|opencl] [--screenshot OUT.png --panel NAME [--layer N]]\n"
+        "                        [--backend ref|blas|bf16|opencl] [--screenshot OUT.png --panel NAME [--layer N]]\n"
         "                        [--list-panels] [--bench-frames N] [--check-png FILE] [--max-rss-mb N]\n"
         "                        [--make-long-trace OUT.npz [--tokens N]]\n\n"
         "An interactive map of a Gemma 4 model fed by its probes. With no arguments it opens the bundled demo-e2b-mini (a\n"
