@@ -18,19 +18,28 @@ set(GL_ENV "")
 if(GEMMA4_SANITIZE)
   set(GL_ENV "ASAN_OPTIONS=\"$ASAN_OPTIONS:detect_leaks=0\" ")
 endif()
+# One screenshot test: NAME runs SCRIPT with sh -c under the label "screenshot", or reports "skipped" (exit 77) when it
+# needs probes (NEEDS_PROBES true) and they are compiled out, or when there is no xvfb-run.
+function(gemma4_screenshot_test name needs_probes script)
+  if(needs_probes AND NOT GEMMA4_PROBES)
+    add_test(NAME ${name} COMMAND sh -c "echo 'built with -DGEMMA4_PROBES=OFF: screenshot test skipped'; exit 77")
+  elseif(XVFB_RUN_EXECUTABLE)
+    add_test(NAME ${name} COMMAND sh -c "${script}")
+  else()
+    add_test(NAME ${name} COMMAND sh -c "echo 'xvfb-run not found: screenshot test skipped'; exit 77")
+  endif()
+  set_tests_properties(${name} PROPERTIES LABELS screenshot SKIP_RETURN_CODE 77 TIMEOUT 300)
+endfunction()
+
 foreach(panel IN LISTS GEMMA4_SCREENSHOT_PANELS)
   set(png ${GEMMA4_SCREENSHOT_DIR}/${panel}.png)
-  if(NOT GEMMA4_PROBES AND panel IN_LIST GEMMA4_SCREENSHOT_PANELS_WITH_PROBES)
-    add_test(NAME screenshot_${panel} COMMAND sh -c "echo 'built with -DGEMMA4_PROBES=OFF: screenshot test skipped'; exit 77")
-  elseif(XVFB_RUN_EXECUTABLE)
-    add_test(NAME screenshot_${panel}
-             COMMAND sh -c "mkdir -p '${GEMMA4_SCREENSHOT_DIR}' && rm -f '${png}' && \
+  set(needs_probes OFF)
+  if(panel IN_LIST GEMMA4_SCREENSHOT_PANELS_WITH_PROBES)
+    set(needs_probes ON)
+  endif()
+  gemma4_screenshot_test(screenshot_${panel} ${needs_probes} "mkdir -p '${GEMMA4_SCREENSHOT_DIR}' && rm -f '${png}' && \
 ${GL_ENV}'${XVFB_RUN_EXECUTABLE}' -a -s '-screen 0 1600x1000x24' '$<TARGET_FILE:gemma4-inspector>' --screenshot '${png}' --panel ${panel} && \
 '$<TARGET_FILE:gemma4-inspector>' --check-png '${png}'")
-  else()
-    add_test(NAME screenshot_${panel} COMMAND sh -c "echo 'xvfb-run not found: screenshot test skipped'; exit 77")
-  endif()
-  set_tests_properties(screenshot_${panel} PROPERTIES LABELS screenshot SKIP_RETURN_CODE 77 TIMEOUT 300)
 endforeach()
 
 # Long context (issue 7): a synthetic 32 k-token tiny-e2b trace (queries and keys only, no T×T weights) opened in the
@@ -38,17 +47,11 @@ endforeach()
 # 1 GiB of resident memory (--max-rss-mb exits 3 past it) and the picture must show content.
 set(long_npz ${GEMMA4_SCREENSHOT_DIR}/long-32k.npz)
 set(long_png ${GEMMA4_SCREENSHOT_DIR}/attention-32k.png)
-if(XVFB_RUN_EXECUTABLE)
-  add_test(NAME screenshot_attention_32k
-           COMMAND sh -c "mkdir -p '${GEMMA4_SCREENSHOT_DIR}' && rm -f '${long_png}' && \
+gemma4_screenshot_test(screenshot_attention_32k OFF "mkdir -p '${GEMMA4_SCREENSHOT_DIR}' && rm -f '${long_png}' && \
 '$<TARGET_FILE:gemma4-inspector>' --make-long-trace '${long_npz}' --tokens 32768 && \
 ${GL_ENV}'${XVFB_RUN_EXECUTABLE}' -a -s '-screen 0 1600x1000x24' '$<TARGET_FILE:gemma4-inspector>' --trace '${long_npz}' \
 --screenshot '${long_png}' --panel attention --layer 4 --max-rss-mb 1024 && \
 '$<TARGET_FILE:gemma4-inspector>' --check-png '${long_png}'")
-else()
-  add_test(NAME screenshot_attention_32k COMMAND sh -c "echo 'xvfb-run not found: screenshot test skipped'; exit 77")
-endif()
-set_tests_properties(screenshot_attention_32k PROPERTIES LABELS screenshot SKIP_RETURN_CODE 77 TIMEOUT 300)
 
 # The PLE ablation (issue 7): rerun the default model (demo-e2b-mini, trained) with every layer's PLE off; the inspector
 # must succeed, the next-token distribution must move (a total variation that is not 0) and the panel, showing
@@ -56,31 +59,15 @@ set_tests_properties(screenshot_attention_32k PROPERTIES LABELS screenshot SKIP_
 # the inspector's exit status.)
 set(abl_png ${GEMMA4_SCREENSHOT_DIR}/ple-ablation.png)
 set(abl_log ${GEMMA4_SCREENSHOT_DIR}/ple-ablation.log)
-if(NOT GEMMA4_PROBES)
-  add_test(NAME screenshot_ple_ablation COMMAND sh -c "echo 'built with -DGEMMA4_PROBES=OFF: screenshot test skipped'; exit 77")
-elseif(XVFB_RUN_EXECUTABLE)
-  add_test(NAME screenshot_ple_ablation
-           COMMAND sh -c "mkdir -p '${GEMMA4_SCREENSHOT_DIR}' && rm -f '${abl_png}' && \
+gemma4_screenshot_test(screenshot_ple_ablation ON "mkdir -p '${GEMMA4_SCREENSHOT_DIR}' && rm -f '${abl_png}' && \
 { ${GL_ENV}'${XVFB_RUN_EXECUTABLE}' -a -s '-screen 0 1600x1000x24' '$<TARGET_FILE:gemma4-inspector>' --screenshot '${abl_png}' \
 --panel ple --ablate-ple 0,1,2,3,4,5,6,7,8,9 > '${abl_log}' 2>&1; rc=$?; cat '${abl_log}'; [ $rc -eq 0 ]; } && \
 grep -Eq 'total variation (0\\.[0-9]*[1-9]|1)' '${abl_log}' && \
 '$<TARGET_FILE:gemma4-inspector>' --check-png '${abl_png}'")
-else()
-  add_test(NAME screenshot_ple_ablation COMMAND sh -c "echo 'xvfb-run not found: screenshot test skipped'; exit 77")
-endif()
-set_tests_properties(screenshot_ple_ablation PROPERTIES LABELS screenshot SKIP_RETURN_CODE 77 TIMEOUT 300)
 
 # The live run on the bf16 backend (matmul inputs rounded to bf16): the MoE panel of demo-moe-mini (bf16 weights) must
 # render with content; a backend the live run does not know exits 2 before drawing.
 set(bf16_png ${GEMMA4_SCREENSHOT_DIR}/moe-bf16.png)
-if(NOT GEMMA4_PROBES)
-  add_test(NAME screenshot_moe_bf16 COMMAND sh -c "echo 'built with -DGEMMA4_PROBES=OFF: screenshot test skipped'; exit 77")
-elseif(XVFB_RUN_EXECUTABLE)
-  add_test(NAME screenshot_moe_bf16
-           COMMAND sh -c "mkdir -p '${GEMMA4_SCREENSHOT_DIR}' && rm -f '${bf16_png}' && \
+gemma4_screenshot_test(screenshot_moe_bf16 ON "mkdir -p '${GEMMA4_SCREENSHOT_DIR}' && rm -f '${bf16_png}' && \
 ${GL_ENV}'${XVFB_RUN_EXECUTABLE}' -a -s '-screen 0 1600x1000x24' '$<TARGET_FILE:gemma4-inspector>' -m demo-moe-mini --backend bf16 \
 --screenshot '${bf16_png}' --panel moe && '$<TARGET_FILE:gemma4-inspector>' --check-png '${bf16_png}'")
-else()
-  add_test(NAME screenshot_moe_bf16 COMMAND sh -c "echo 'xvfb-run not found: screenshot test skipped'; exit 77")
-endif()
-set_tests_properties(screenshot_moe_bf16 PROPERTIES LABELS screenshot SKIP_RETURN_CODE 77 TIMEOUT 300)
