@@ -52,6 +52,9 @@ void matmul_ref(float* out, const float* x, const WeightView& W, int T);
 void matmul_blas(float* out, const float* x, const WeightView& W, int T,    // any T; T < kBlasMinTokens → matmul_small_t
                  Activations act = Activations::F32);
 void matmul_small_t(float* out, const float* x, const WeightView& W, int T); // T <= kBlasMinTokens (ops_fast.cpp explains)
+// Vector lanes matmul_small_t uses for W on this CPU: 16 (AVX-512) for rows of 4096 values or more where the CPU has
+// AVX-512, else 8. The float additions of a row depend on it (and on nothing else: not on T, threads or blocks).
+int decode_lanes(const WeightView& W);
 
 // Several matmuls of one input (q, k and v of a layer; gate and up): outs[i].out[T, W.rows] = x[T, in] · outs[i].Wᵀ.
 // matmul_group_blas gives bitwise what matmul_blas on each weight in turn gives; for decode it runs all the weights as

@@ -24,43 +24,99 @@
 #include "ops.h"
 #include "safetensors.h"
 
-// The 8-lane helpers below are always inlined, so the -Wpsabi note about passing 32-byte vectors without AVX (an
-// ABI concern for calls across translation units) does not apply.
+// The vector helpers below are always inlined, so the -Wpsabi note about passing 32- and 64-byte vectors without AVX
+// (an ABI concern for calls across translation units) does not apply.
 #pragma GCC diagnostic ignored "-Wpsabi"
 
 namespace gemma4 {
 
 namespace {
 
-// ---- sixteen weights at a time, converted to float in registers ------------------------------------------------
+// ---- 2·L weights at a time, converted to float in registers ------------------------------------------------------
 //
-// GCC/Clang vector extensions: plain C++ operators on 8-lane vectors, compiled to SSE2 in the portable build and to
-// AVX2 + FMA in the copy picked at run time (no -march flag, no intrinsics). Checkpoint data is only byte-aligned
+// GCC/Clang vector extensions: plain C++ operators on vectors of L = 8 or 16 float lanes (no -march flag, no
+// intrinsics). The 8-lane kernel is compiled to SSE2 in the portable build and to AVX2 + FMA in the copy picked at run
+// time; the 16-lane one only for AVX-512 (decode_lanes says when it runs). Checkpoint data is only byte-aligned
 // (safetensors.h), so every load is a memcpy, which compiles to an unaligned vector load.
 //
-// Each weight type loads a group of 16 values as two float vectors (a, b). The bf16 one uses a trick that needs no
-// shuffles: 32 bytes hold 8 lanes of 32 bits, each lane a pair of bf16 (first in the low half, little-endian). A bf16
+// Each weight type loads a group of 2·L values as two float vectors (a, b). The bf16 one uses a trick that needs no
+// shuffles: 4·L bytes hold L lanes of 32 bits, each lane a pair of bf16 (first in the low half, little-endian). A bf16
 // is the top half of a float32, so `lane << 16` is the first of the pair as a float and `lane & 0xffff0000` is the
 // second. a thus holds the group's even values and b its odd ones, and the activations are laid out the same way
 // once per call (kEvenOdd; decode_x_layout below), so each weight needs one load, one shift or mask and one FMA.
 using f32x8 = float __attribute__((vector_size(32)));
 using u32x8 = uint32_t __attribute__((vector_size(32)));
 using u16x8 = uint16_t __attribute__((vector_size(16)));
+using f32x16 = float __attribute__((vector_size(64)));
+using u32x16 = uint32_t __attribute__((vector_size(64)));
+using u16x16 = uint16_t __attribute__((vector_size(32)));
+
+// The vector types of L lanes.
+template <int L>
+struct Lanes;
+template <>
+struct Lanes<8> {
+    using f32 = f32x8;
+    using u32 = u32x8;
+    using u16 = u16x8;
+};
+template <>
+struct Lanes<16> {
+    using f32 = f32x16;
+    using u32 = u32x16;
+    using u16 = u16x16;
+};
 
 #define G4_INLINE inline __attribute__((always_inline))
 
-G4_INLINE f32x8 load_f32x8(const float* p) {
-    f32x8 v;
+// ---- one body, compiled for the CPU it runs on ----------------------------------------------------------------------
+//
+// The vector bodies below are always-inlined functions; run<Body, isa>(args) calls Body compiled for that instruction
+// set (portable x86-64 = SSE2, AVX2 + FMA, or AVX-512), and run_best picks AVX2 + FMA where the CPU has them. Elsewhere
+// than GCC/Clang on x86-64 every copy is the portable one.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define G4_TARGET(isa) __attribute__((target(isa)))
+const bool kHaveAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+const bool kHaveAvx512 = kHaveAvx2 && __builtin_cpu_supports("avx512f");
+#else
+#define G4_TARGET(isa)
+const bool kHaveAvx2 = false;
+const bool kHaveAvx512 = false;
+#endif
+
+template <auto Body, class... A>
+void run_portable(A... a) {
+    Body(a...);
+}
+template <auto Body, class... A>
+G4_TARGET("avx2,fma") void run_avx2(A... a) {
+    Body(a...);
+}
+template <auto Body, class... A>
+G4_TARGET("avx512f,avx2,fma") void run_avx512(A... a) {
+    Body(a...);
+}
+template <auto Body, class... A>
+void run_best(A... a) {
+    if (kHaveAvx2) run_avx2<Body>(a...);
+    else run_portable<Body>(a...);
+}
+
+template <class V>
+G4_INLINE V load_vec(const void* p) {
+    V v;
     std::memcpy(&v, p, sizeof v);
     return v;
 }
+G4_INLINE f32x8 load_f32x8(const float* p) { return load_vec<f32x8>(p); }
 
 struct F32Weights {
     static constexpr int64_t kBytes = 4;
     static constexpr bool kEvenOdd = false;
-    static G4_INLINE void load16(const std::byte* p, f32x8& a, f32x8& b) {
-        std::memcpy(&a, p, sizeof a);
-        std::memcpy(&b, p + 32, sizeof b);
+    template <class F>
+    static G4_INLINE void load2(const std::byte* p, F& a, F& b) {
+        a = load_vec<F>(p);
+        b = load_vec<F>(p + sizeof(F));
     }
     static G4_INLINE float load1(const std::byte* p) {
         float v;
@@ -72,11 +128,11 @@ struct F32Weights {
 struct BF16Weights {
     static constexpr int64_t kBytes = 2;
     static constexpr bool kEvenOdd = true;
-    static G4_INLINE void load16(const std::byte* p, f32x8& even, f32x8& odd) {
-        u32x8 pairs;
-        std::memcpy(&pairs, p, sizeof pairs);
-        even = std::bit_cast<f32x8>(pairs << 16);
-        odd = std::bit_cast<f32x8>(pairs & 0xffff0000u);
+    template <class F>
+    static G4_INLINE void load2(const std::byte* p, F& even, F& odd) {
+        const auto pairs = load_vec<typename Lanes<sizeof(F) / 4>::u32>(p);
+        even = std::bit_cast<F>(pairs << 16);
+        odd = std::bit_cast<F>(pairs & 0xffff0000u);
     }
     static G4_INLINE float load1(const std::byte* p) {
         uint16_t h;
@@ -92,20 +148,21 @@ struct BF16Weights {
 struct F16Weights {
     static constexpr int64_t kBytes = 2;
     static constexpr bool kEvenOdd = false;
-    static G4_INLINE f32x8 load8(const std::byte* p) {
-        u16x8 h16;
-        std::memcpy(&h16, p, sizeof h16);
-        const u32x8 h = __builtin_convertvector(h16, u32x8);
-        const u32x8 sign = (h & 0x8000u) << 16;
-        const u32x8 em = (h & 0x7fffu) << 13;
-        const u32x8 scaled = std::bit_cast<u32x8>(std::bit_cast<f32x8>(em) * 0x1p112f);
-        const u32x8 is_inf_nan = std::bit_cast<u32x8>((h & 0x7c00u) == 0x7c00u);  // all ones where exponent is 31
-        const u32x8 bits = (is_inf_nan & (em | 0x7f800000u)) | (~is_inf_nan & scaled);
-        return std::bit_cast<f32x8>(bits | sign);
+    template <class F>
+    static G4_INLINE F load(const std::byte* p) {
+        using U = typename Lanes<sizeof(F) / 4>::u32;
+        const U h = __builtin_convertvector(load_vec<typename Lanes<sizeof(F) / 4>::u16>(p), U);
+        const U sign = (h & 0x8000u) << 16;
+        const U em = (h & 0x7fffu) << 13;
+        const U scaled = std::bit_cast<U>(std::bit_cast<F>(em) * 0x1p112f);
+        const U is_inf_nan = std::bit_cast<U>((h & 0x7c00u) == 0x7c00u);  // all ones where exponent is 31
+        const U bits = (is_inf_nan & (em | 0x7f800000u)) | (~is_inf_nan & scaled);
+        return std::bit_cast<F>(bits | sign);
     }
-    static G4_INLINE void load16(const std::byte* p, f32x8& a, f32x8& b) {
-        a = load8(p);
-        b = load8(p + 16);
+    template <class F>
+    static G4_INLINE void load2(const std::byte* p, F& a, F& b) {
+        a = load<F>(p);
+        b = load<F>(p + sizeof(F) / 2);
     }
     static G4_INLINE float load1(const std::byte* p) {
         uint16_t h;
@@ -121,10 +178,16 @@ constexpr int64_t kVectorSpan = 32;
 G4_INLINE float hsum(f32x8 v) {
     return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
 }
+G4_INLINE float hsum(f32x16 v) {
+    f32x8 lo, hi;
+    std::memcpy(&lo, &v, sizeof lo);
+    std::memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof lo, sizeof hi);
+    return hsum(lo + hi);
+}
 
 // Output rows for NT tokens starting at t0: out[t][o] = x[t] · W[o], for R rows at once, row o = o0 + r·stride
-// (r < R). Each weight row is read once, sixteen values at a time, and multiplied into every token's accumulators.
-// x is in the weight type's layout (kEvenOdd: decode_x_layout), the same [T, in] shape.
+// (r < R). Each weight row is read once, 2·L values at a time (L lanes), and multiplied into every token's
+// accumulators. x is in the weight type's layout for L lanes (kEvenOdd: decode_x_layout), the same [T, in] shape.
 //  - The accumulators live in registers (NT and R are compile-time constants, the loops unroll): two per (token,
 //    row), one for the even and one for the odd half of each group, so that consecutive FMAs do not wait on each
 //    other. A sum array indexed by a run-time token count lives in memory, and every addition then waits on a
@@ -132,32 +195,34 @@ G4_INLINE float hsum(f32x8 v) {
 //  - The R rows come from R places `stride` rows apart, so each thread reads R streams at once. One stream per
 //    core does not keep enough reads in flight on this project's machine: a single-stream matvec read ~90 % of
 //    what a single-stream sum reads, four streams per thread ~20 % more (docs/performance.md, "Streams").
-//  - Every row gets the same sequence of additions whatever R is, so a result does not depend on how the rows
-//    were cut into blocks and streams (or on the thread count).
-template <class Weights, int NT, int R>
+//  - Every row gets the same sequence of additions whatever R and NT are, so a result does not depend on how the rows
+//    were cut into blocks and streams (or on the thread count, or on how many tokens share the call). It does depend
+//    on L, which decode_lanes picks from the weight's width and the CPU alone.
+template <class Weights, int L, int NT, int R>
 G4_INLINE void dot_rows(float* out, const float* x, const std::byte* w, int64_t in, int64_t out_dim, int t0, int64_t o0,
                         int64_t stride) {
-    const int64_t vec_end = in - in % kVectorSpan;  // a multiple of 16; the rest is the scalar tail
+    using F = typename Lanes<L>::f32;
+    const int64_t vec_end = in - in % kVectorSpan;  // a multiple of 2·L; the rest is the scalar tail
     const float* xt0 = x + int64_t(t0) * in;
     const std::byte* wr[R];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) wr[r] = w + (o0 + r * stride) * in * Weights::kBytes;
-    f32x8 acc[NT][R][2] = {};
-    for (int64_t i = 0; i < vec_end; i += 16) {
-#pragma GCC unroll 4
+    F acc[NT][R][2] = {};
+    for (int64_t i = 0; i < vec_end; i += 2 * L) {
+#pragma GCC unroll 8
         for (int r = 0; r < R; ++r) {
-            f32x8 wa, wb;
-            Weights::load16(wr[r] + i * Weights::kBytes, wa, wb);
+            F wa, wb;
+            Weights::load2(wr[r] + i * Weights::kBytes, wa, wb);
 #pragma GCC unroll 4
             for (int t = 0; t < NT; ++t) {
-                acc[t][r][0] += load_f32x8(xt0 + int64_t(t) * in + i) * wa;
-                acc[t][r][1] += load_f32x8(xt0 + int64_t(t) * in + i + 8) * wb;
+                acc[t][r][0] += load_vec<F>(xt0 + int64_t(t) * in + i) * wa;
+                acc[t][r][1] += load_vec<F>(xt0 + int64_t(t) * in + i + L) * wb;
             }
         }
     }
 #pragma GCC unroll 4
     for (int t = 0; t < NT; ++t)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int r = 0; r < R; ++r) {
             float sum = hsum(acc[t][r][0] + acc[t][r][1]);
             for (int64_t i = vec_end; i < in; ++i) sum += xt0[int64_t(t) * in + i] * Weights::load1(wr[r] + i * Weights::kBytes);
@@ -167,78 +232,77 @@ G4_INLINE void dot_rows(float* out, const float* x, const std::byte* w, int64_t 
 
 // Rows [o0, o1) for tokens [t0, t0 + NT): the block cut into R contiguous parts read side by side (dot_rows), then
 // the few rows left over one at a time.
-template <class Weights, int NT, int R>
+template <class Weights, int L, int NT, int R>
 G4_INLINE void rows_in_streams(float* out, const float* x, const WeightView& W, int t0, int64_t o0, int64_t o1) {
     const int64_t per = (o1 - o0) / R;
     if (R > 1)
-        for (int64_t r = 0; r < per; ++r) dot_rows<Weights, NT, R>(out, x, W.data, W.cols, W.rows, t0, o0 + r, per);
-    for (int64_t o = o0 + (R > 1 ? R * per : 0); o < o1; ++o) dot_rows<Weights, NT, 1>(out, x, W.data, W.cols, W.rows, t0, o, 0);
+        for (int64_t r = 0; r < per; ++r) dot_rows<Weights, L, NT, R>(out, x, W.data, W.cols, W.rows, t0, o0 + r, per);
+    for (int64_t o = o0 + (R > 1 ? R * per : 0); o < o1; ++o) dot_rows<Weights, L, NT, 1>(out, x, W.data, W.cols, W.rows, t0, o, 0);
 }
 
 // All T tokens for rows [o0, o1): tiles of up to four tokens (the row block, a few hundred KiB, stays in L2 between
-// tiles, so memory still sees each weight once). Streams per thread: four for one token, two for two, one for three
-// or four tokens (the accumulators, 2·NT·R vectors, must stay within the 16 vector registers).
-template <class Weights>
+// tiles, so memory still sees each weight once). The accumulators, 2·NT·R vectors, must stay within the registers:
+// with 8 lanes (16 registers) four streams per thread for one token, two for two, one for three or four; with 16
+// lanes (AVX-512: 32 registers) eight, four, two and two.
+template <class Weights, int L>
 G4_INLINE void rows_all_tokens(float* out, const float* x, const WeightView& W, int T, int64_t o0, int64_t o1) {
+    constexpr int S = L / 8;  // stream multiplier
     for (int t0 = 0; t0 < T; t0 += 4) {
         switch (std::min(4, T - t0)) {
-            case 1: rows_in_streams<Weights, 1, 4>(out, x, W, t0, o0, o1); break;
-            case 2: rows_in_streams<Weights, 2, 2>(out, x, W, t0, o0, o1); break;
-            case 3: rows_in_streams<Weights, 3, 1>(out, x, W, t0, o0, o1); break;
-            default: rows_in_streams<Weights, 4, 1>(out, x, W, t0, o0, o1); break;
+            case 1: rows_in_streams<Weights, L, 1, 4 * S>(out, x, W, t0, o0, o1); break;
+            case 2: rows_in_streams<Weights, L, 2, 2 * S>(out, x, W, t0, o0, o1); break;
+            case 3: rows_in_streams<Weights, L, 3, 1 * S>(out, x, W, t0, o0, o1); break;
+            default: rows_in_streams<Weights, L, 4, 1 * S>(out, x, W, t0, o0, o1); break;
         }
     }
 }
 
-// x[T, in] in the layout the weight type reads: for bf16, each group of 16 values of the vector span as its 8 even
-// then its 8 odd ones (the scalar tail stays as it is); other types read x unchanged. Returns x or buf's data.
+// Lanes of the decode kernel for W: 16 (AVX-512) for rows of kWideRow values or more where the CPU has it, else 8.
+// x, read again for every row, stays in the 32 KiB L1 cache between rows while it is small; from 4096 floats (16 KiB)
+// on, the four weight streams push it out, and the kernel reads x from L2 for every row. On a Zen 4 machine that
+// cost E2B's down projections (1536 x 6144, 1536 x 12288) and global-layer o_proj (1536 x 4096) about a quarter of their
+// read rate when memory ran at ~60 GB/s. Eight 16-lane streams load x once per eight rows and take the weights a cache
+// line per load: those passes then read ~18 % faster, a decoded token 2-5 % (docs/performance.md, round 6).
+constexpr int64_t kWideRow = 4096;
+}  // namespace
+int decode_lanes(const WeightView& W) { return kHaveAvx512 && W.cols >= kWideRow ? 16 : 8; }
+namespace {
+
+// x[T, in] in the layout the weight type reads with W's decode lanes L: for bf16, each group of 2·L values of the
+// vector span as its L even then its L odd ones (the scalar tail stays as it is); other types read x unchanged.
+// Returns x or buf's data.
 const float* decode_x_layout(const WeightView& W, const float* x, int T, std::vector<float>& buf) {
     if (!BF16Weights::kEvenOdd || W.dtype != DType::BF16) return x;
+    const int lanes = decode_lanes(W);
     const int64_t in = W.cols, full = in - in % kVectorSpan;
     buf.resize(static_cast<size_t>(int64_t(T) * in));
     for (int t = 0; t < T; ++t) {
         const float* src = x + int64_t(t) * in;
         float* dst = buf.data() + int64_t(t) * in;
-        for (int64_t g = 0; g < full; g += 16)
-            for (int k = 0; k < 8; ++k) {
+        for (int64_t g = 0; g < full; g += 2 * lanes)
+            for (int k = 0; k < lanes; ++k) {
                 dst[g + k] = src[g + 2 * k];
-                dst[g + 8 + k] = src[g + 2 * k + 1];
+                dst[g + lanes + k] = src[g + 2 * k + 1];
             }
         std::copy(src + full, src + in, dst + full);
     }
     return buf.data();
 }
 
-G4_INLINE void small_t_rows_body(float* out, const float* x, const WeightView& W, int T, int64_t o0, int64_t o1) {
-    switch (W.dtype) {
-        case DType::F32: rows_all_tokens<F32Weights>(out, x, W, T, o0, o1); break;
-        case DType::BF16: rows_all_tokens<BF16Weights>(out, x, W, T, o0, o1); break;
-        default: rows_all_tokens<F16Weights>(out, x, W, T, o0, o1); break;
+template <int L>
+G4_INLINE void small_t_rows_body(float* out, const float* x, const WeightView* W, int T, int64_t o0, int64_t o1) {
+    switch (W->dtype) {
+        case DType::F32: rows_all_tokens<F32Weights, L>(out, x, *W, T, o0, o1); break;
+        case DType::BF16: rows_all_tokens<BF16Weights, L>(out, x, *W, T, o0, o1); break;
+        default: rows_all_tokens<F16Weights, L>(out, x, *W, T, o0, o1); break;
     }
 }
 
-// The same body compiled twice: portable x86-64 (SSE2) and AVX2 + FMA, picked at run time.
-void small_t_rows_generic(float* out, const float* x, const WeightView& W, int T, int64_t o0, int64_t o1) {
-    small_t_rows_body(out, x, W, T, o0, o1);
-}
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-__attribute__((target("avx2,fma"))) void small_t_rows_avx2(float* out, const float* x, const WeightView& W, int T,
-                                                           int64_t o0, int64_t o1) {
-    small_t_rows_body(out, x, W, T, o0, o1);
-}
-const bool kHaveAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-
-// Rows [o0, o1) of the decode kernel in the calling thread, AVX2 where the CPU has it.
+// Rows [o0, o1) of the decode kernel in the calling thread, x in decode_x_layout: 16 lanes where decode_lanes says so,
+// else 8 (AVX2 where the CPU has it).
 void small_t_rows(float* out, const float* x, const WeightView& W, int T, int64_t o0, int64_t o1) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (kHaveAvx2) {
-        small_t_rows_avx2(out, x, W, T, o0, o1);
-        return;
-    }
-#endif
-    small_t_rows_generic(out, x, W, T, o0, o1);
+    if (decode_lanes(W) == 16) run_avx512<small_t_rows_body<16>>(out, x, &W, T, o0, o1);
+    else run_best<small_t_rows_body<8>>(out, x, &W, T, o0, o1);
 }
 
 // Output rows [o0, o0 + rows) by sgemm: the weight rows converted to float32 into w_block (f32 weights aligned to 4
@@ -490,28 +554,9 @@ G4_INLINE void soft_cap_body(float* x, int64_t n, float cap) {
     for (; i < n; ++i) x[i] = cap * std::tanh(x[i] / cap);
 }
 
-void gelu_mul_generic(float* out, const float* a, const float* b, int64_t n) { gelu_mul_body(out, a, b, n); }
-void soft_cap_generic(float* x, int64_t n, float cap) { soft_cap_body(x, n, cap); }
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-__attribute__((target("avx2,fma"))) void gelu_mul_avx2(float* out, const float* a, const float* b, int64_t n) {
-    gelu_mul_body(out, a, b, n);
-}
-__attribute__((target("avx2,fma"))) void soft_cap_avx2(float* x, int64_t n, float cap) { soft_cap_body(x, n, cap); }
-#endif
-
 // One thread's share, AVX2 where the CPU has it.
-void gelu_mul_part(float* out, const float* a, const float* b, int64_t n) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (kHaveAvx2) return gelu_mul_avx2(out, a, b, n);
-#endif
-    gelu_mul_generic(out, a, b, n);
-}
-void soft_cap_part(float* x, int64_t n, float cap) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (kHaveAvx2) return soft_cap_avx2(x, n, cap);
-#endif
-    soft_cap_generic(x, n, cap);
-}
+void gelu_mul_part(float* out, const float* a, const float* b, int64_t n) { run_best<gelu_mul_body>(out, a, b, n); }
+void soft_cap_part(float* x, int64_t n, float cap) { run_best<soft_cap_body>(x, n, cap); }
 
 // part(begin, end) over [0, n): in the calling thread below kSplitElems values (vectorised, 64 Ki values take tens of
 // microseconds, about what a fork/join costs), else one contiguous share per thread, cut at multiples of 8.

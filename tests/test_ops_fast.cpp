@@ -74,37 +74,82 @@ void check_against_ref(DType dtype, int T, int64_t rows, int64_t cols, bool misa
 }  // namespace
 
 TEST_CASE("fast path: the branchless f16 conversion equals f16_to_f32 on all 65536 inputs") {
-    // matmul_small_t converts f16 through it; compare through a 1-row matmul with a one-hot x to reach it.
+    // matmul_small_t converts f16 through it; compare through a matmul with a one-hot x to reach it: 1024 rows of 64
+    // (the 8-lane kernel), and 16 rows of 4096 (the 16-lane kernel where the CPU has AVX-512).
     std::vector<uint16_t> all(65536);
     for (uint32_t i = 0; i < 65536; ++i) all[i] = static_cast<uint16_t>(i);
-    const int64_t cols = 64;
-    std::vector<float> x(cols, 0.0f), out(1024);
-    for (int64_t c = 0; c < cols; ++c) {
-        // row r of W holds all[r*cols .. r*cols+cols); x = e_c picks column c of every row.
-        std::fill(x.begin(), x.end(), 0.0f);
-        x[static_cast<size_t>(c)] = 1.0f;
-        const WeightView W{reinterpret_cast<const std::byte*>(all.data()), DType::F16, 1024, cols};
-        matmul_small_t(out.data(), x.data(), W, 1);
+    for (const int64_t cols : {int64_t(64), int64_t(4096)}) {
+        CAPTURE(cols);
+        const int64_t rows = 65536 / cols;
+        const WeightView W{reinterpret_cast<const std::byte*>(all.data()), DType::F16, rows, cols};
+        // 1·w + 0·(others) is w for finite w; inf/NaN elsewhere in a row make the other products NaN: skip those rows.
+        std::vector<bool> row_finite(static_cast<size_t>(rows), true);
+        for (int64_t i = 0; i < 65536; ++i)
+            if (!std::isfinite(f16_to_f32(all[static_cast<size_t>(i)]))) row_finite[static_cast<size_t>(i / cols)] = false;
+        std::vector<float> x(static_cast<size_t>(cols), 0.0f), out(static_cast<size_t>(rows));
         int bad = 0;
-        for (int64_t r = 0; r < 1024; ++r) {
-            const float want = f16_to_f32(all[static_cast<size_t>(r * cols + c)]);
-            const float got = out[static_cast<size_t>(r)];
-            // 1·w + 0·(others): equal for finite w; inf/NaN rows make the other products NaN, so skip those rows.
-            bool row_finite = true;
-            for (int64_t k = 0; k < cols; ++k)
-                if (!std::isfinite(f16_to_f32(all[static_cast<size_t>(r * cols + k)]))) row_finite = false;
-            if (row_finite && std::bit_cast<uint32_t>(got) != std::bit_cast<uint32_t>(want + 0.0f) && !(got == want)) ++bad;
+        for (int64_t c = 0; c < cols; ++c) {
+            // row r of W holds all[r*cols .. r*cols+cols); x = e_c picks column c of every row.
+            std::fill(x.begin(), x.end(), 0.0f);
+            x[static_cast<size_t>(c)] = 1.0f;
+            matmul_small_t(out.data(), x.data(), W, 1);
+            for (int64_t r = 0; r < rows; ++r) {
+                const float want = f16_to_f32(all[static_cast<size_t>(r * cols + c)]);
+                const float got = out[static_cast<size_t>(r)];
+                if (row_finite[static_cast<size_t>(r)] && std::bit_cast<uint32_t>(got) != std::bit_cast<uint32_t>(want + 0.0f) && !(got == want))
+                    ++bad;
+            }
         }
         CHECK(bad == 0);
+        // The inf/NaN patterns (exponent 31, 1024 of each sign) fill max(1, 1024 / cols) rows per sign.
+        CHECK(std::count(row_finite.begin(), row_finite.end(), true) == rows - 2 * std::max<int64_t>(1, 1024 / cols));
     }
 }
 
 TEST_CASE("fast path: decode (T < kBlasMinTokens) equals matmul_ref, all dtypes, odd shapes") {
+    // 4100 and 6144 columns: rows wide enough for the 16-lane kernel where the CPU has AVX-512 (decode_lanes).
     for (DType dtype : {DType::F32, DType::BF16, DType::F16})
         for (int T : {1, 2, 3, 4, 6, 7, 31})
-            for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {3, 5}, {17, 15}, {33, 513}, {70, 1536}, {5, 1041}})
+            for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {3, 5}, {17, 15}, {33, 513}, {70, 1536}, {5, 1041}, {19, 4100}, {9, 6144}})
                 check_against_ref(dtype, T, rows, cols);
     check_against_ref(DType::F32, 1, 37, 301, true);  // f32 not 4-byte aligned (checkpoints guarantee bytes only)
+    check_against_ref(DType::F32, 1, 11, 4097, true);
+}
+
+TEST_CASE("fast path: the kernel's lanes depend on the row width and the CPU only") {
+    std::vector<std::byte> w(16);
+    CHECK(decode_lanes(WeightView{w.data(), DType::BF16, 1, 4095}) == 8);
+    const int wide = decode_lanes(WeightView{w.data(), DType::BF16, 1, 4096});
+    CHECK((wide == 8 || wide == 16));
+    CHECK(decode_lanes(WeightView{w.data(), DType::F16, 7, 20000}) == wide);
+    CHECK(decode_lanes(WeightView{w.data(), DType::F32, 100000, 4096}) == wide);
+    MESSAGE("rows of 4096 values or more decode with " << wide << " lanes on this CPU");
+}
+
+TEST_CASE("fast path: a token's result does not depend on how many tokens share the call") {
+    // T tokens at once (tiles of 1..4 tokens, fewer streams for larger tiles) against each token alone, bitwise, on
+    // narrow and wide rows (8 and, with AVX-512, 16 lanes).
+    for (DType dtype : {DType::BF16, DType::F16, DType::F32})
+        for (auto [rows, cols] : {std::pair<int64_t, int64_t>{203, 1541}, {45, 4132}}) {
+            CAPTURE(dtype_name(dtype));
+            CAPTURE(cols);
+            std::mt19937 rng(static_cast<uint32_t>(rows * 3 + cols));
+            const std::vector<std::byte> w = random_weight(dtype, rows, cols, rng);
+            const WeightView W{w.data(), dtype, rows, cols};
+            const int T = 7;  // a tile of 4 tokens, then one of 3
+            std::normal_distribution<float> dist(0.0f, 1.0f);
+            std::vector<float> x(static_cast<size_t>(T * cols));
+            for (float& v : x) v = dist(rng);
+            std::vector<float> all(static_cast<size_t>(T * rows)), one(static_cast<size_t>(rows));
+            matmul_small_t(all.data(), x.data(), W, T);
+            int differ = 0;
+            for (int t = 0; t < T; ++t) {
+                matmul_small_t(one.data(), x.data() + int64_t(t) * cols, W, 1);
+                for (int64_t r = 0; r < rows; ++r)
+                    if (std::bit_cast<uint32_t>(one[size_t(r)]) != std::bit_cast<uint32_t>(all[size_t(t * rows + r)])) ++differ;
+            }
+            CHECK(differ == 0);
+        }
 }
 
 TEST_CASE("fast path: decode reads a block as four streams; every row gets the same result wherever it falls") {
@@ -136,8 +181,10 @@ TEST_CASE("fast path: a group of matmuls of one input gives bitwise what one mat
     // q, k, v-like weights of mixed dtypes and sizes (one large enough for full blocks, one of a few rows), as one
     // matmul_group call on the Blas backend (decode: one pass over all three; prefill: sgemm per weight) and on the
     // Ref backend (the default loop), against matmul on each weight alone.
+    // 1041 columns: the 8-lane kernel; 4100: the 16-lane one where the CPU has AVX-512.
+    for (const int64_t cols : {int64_t(1041), int64_t(4100)}) {
+    CAPTURE(cols);
     std::mt19937 rng(7);
-    const int64_t cols = 1041;
     const std::vector<std::pair<DType, int64_t>> shapes = {{DType::BF16, 600}, {DType::F16, 5}, {DType::F32, 37}};
     std::vector<std::vector<std::byte>> bytes;
     std::vector<WeightView> views;
@@ -169,10 +216,15 @@ TEST_CASE("fast path: a group of matmuls of one input gives bitwise what one mat
             matmul_ref(ref.data(), x.data(), views[0], T);
             CHECK(nmse(grouped[0], ref) < tolerance::kNmseBlasVsRef);
         }
-    std::vector<float> x(static_cast<size_t>(cols), 1.0f), out(static_cast<size_t>(views[0].rows));
-    const std::vector<std::byte> q8(static_cast<size_t>(views[0].rows * cols));
-    const WeightView bad{q8.data(), DType::I8, views[0].rows, cols};
-    const MatmulOut with_bad[] = {{out.data(), &views[0]}, {out.data(), &bad}};
+    }
+    const int64_t cols = 1041;
+    std::mt19937 rng(7);
+    const std::vector<std::byte> q_bytes = random_weight(DType::BF16, 600, cols, rng);
+    const WeightView q{q_bytes.data(), DType::BF16, 600, cols};
+    std::vector<float> x(static_cast<size_t>(cols), 1.0f), out(static_cast<size_t>(q.rows));
+    const std::vector<std::byte> q8(static_cast<size_t>(q.rows * cols));
+    const WeightView bad{q8.data(), DType::I8, q.rows, cols};
+    const MatmulOut with_bad[] = {{out.data(), &q}, {out.data(), &bad}};
     CHECK_THROWS_WITH_AS(matmul_group_blas(x.data(), 1, with_bad), doctest::Contains("not supported"), Error);
 }
 
