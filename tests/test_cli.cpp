@@ -11,10 +11,12 @@
 #include <nlohmann/json.hpp>
 
 #include "ops.h"
+#include "safetensors.h"
 #include "test_util.h"
 
 using json = nlohmann::json;
 using gemma4::test::CliResult;
+using gemma4::test::contains;
 using gemma4::test::run_cli;
 
 namespace {
@@ -201,4 +203,49 @@ TEST_CASE("cli: bench --backend blas,bf16 runs both, in that order, on a bf16 mo
         CHECK(b["decode_tok_s"].get<double>() > 0);
         CHECK(b["prefill_tok_s"]["32"].get<double>() > 0);
     }
+}
+
+TEST_CASE("cli: bench --passes accounts for every matmul weight a decoded token reads, once") {
+    if (!bundled_present()) return;
+    const CliResult r = run_cli("bench -m demo-e2b-mini --passes --quick --json --reps 1 --decode 4");
+    REQUIRE(r.exit_code == 0);
+    const json j = json::parse(r.out.substr(r.out.find('{')));
+    REQUIRE(j["backends"].size() == 1);
+    const json& b = j["backends"][0];
+    CHECK(b["backend"] == "blas");
+    // What one decoded token must read through matmuls: every 2-D tensor of the text model except the PLE table,
+    // which is looked up (one row per layer), not multiplied. The KV-shared layers have no k/v projections in the
+    // checkpoint, so they drop out by themselves; the tied LM head is embed_tokens.
+    const gemma4::WeightStore store =
+        gemma4::WeightStore::open_dir(std::string(GEMMA4_ASSETS_DIR) + "/models/demo-e2b-mini");
+    double expected = 0;
+    for (const gemma4::TensorRef* t : store.tensors())
+        if (t->shape.size() == 2 && contains(t->name, "language_model.") &&
+            !contains(t->name, "embed_tokens_per_layer"))
+            expected += double(t->nbytes);
+    REQUIRE(expected > 0);
+    CHECK(b["matmul_bytes_per_token"].get<double>() == doctest::Approx(expected));
+    double summed = 0, ms = 0;
+    for (const json& k : b["passes"]) {
+        CHECK(k["shape"].get<std::string>().find("BF16") != std::string::npos);
+        for (const char* key : {"bytes_per_pass", "passes_per_token", "ms_per_token", "gb_s", "bandwidth_fraction"}) {
+            REQUIRE(k.contains(key));
+            CHECK(std::isfinite(k[key].get<double>()));
+            CHECK(k[key].get<double>() > 0);
+        }
+        summed += k["bytes_per_pass"].get<double>() * k["passes_per_token"].get<double>();
+        ms += k["ms_per_token"].get<double>();
+    }
+    CHECK(summed == doctest::Approx(expected));
+    CHECK(ms == doctest::Approx(b["matmul_ms"].get<double>()).epsilon(1e-6));
+    CHECK(b["matmul_ms"].get<double>() < b["token_ms"].get<double>());
+    // Named errors: the OpenCL backend, a prefill list, --ops.
+    CliResult bad = run_cli("bench -m demo-e2b-mini --passes --quick --backend opencl");
+    CHECK(bad.exit_code != 0);
+    CHECK(contains(bad.out, "--passes"));
+    bad = run_cli("bench -m demo-e2b-mini --passes --prefill 16");
+    CHECK(bad.exit_code != 0);
+    CHECK(contains(bad.out, "--prefill"));
+    bad = run_cli("bench --ops --passes");
+    CHECK(bad.exit_code != 0);
 }

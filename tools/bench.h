@@ -225,7 +225,25 @@ private:
 
 }  // namespace gemma4::cli::bench
 
+namespace gemma4 {
+struct Checkpoint;
+struct TensorRef;
+}  // namespace gemma4
+
+namespace gemma4::cli::bench {
+// bench_model.cpp: what `bench -m` and `bench -m --passes` share.
+// A fixed pseudo-random id sequence over ordinary ids, <bos> first, so every run and every backend feeds the same tokens.
+std::vector<int32_t> bench_tokens(int n, int32_t bos, int vocab, uint64_t seed);
+// The LM head (the tied token embedding) when it is far larger than the caches (256 MiB or more), else null: the
+// mapped pages every decoded token reads in full, which the bandwidth is sampled on between tokens.
+const TensorRef* lm_head_far_beyond_caches(const Checkpoint& ck);
+// The prompt length decodes run after.
+inline constexpr int kDecodeContext = 16;
+}  // namespace gemma4::cli::bench
+
 namespace gemma4::cli {
 // `gemma4 bench -m MODEL`: prefill and decode of a checkpoint per backend against the limits (bench_model.cpp).
 int bench_model(const Args& args, const std::vector<std::string>& backends, int reps, bool quick, bool as_json);
+// `gemma4 bench -m MODEL --passes`: where a decoded token's time goes, matmul pass by matmul pass (bench_passes.cpp).
+int bench_passes(const Args& args, const std::vector<std::string>& backends, int reps, bool quick, bool as_json);
 }  // namespace gemma4::cli

@@ -42,6 +42,7 @@ namespace gemma4::cli {
 namespace {
 
 using json = nlohmann::json;
+using bench::bench_tokens;
 using bench::median;
 using bench::seconds_of;
 
@@ -66,19 +67,6 @@ std::vector<int> parse_counts(const std::string& option, const std::string& text
         start = end + 1;
     }
     return out;
-}
-
-// A fixed pseudo-random id sequence over ordinary ids (above the control tokens at the bottom of the vocabulary),
-// <bos> first, so every run and every backend feeds the same tokens.
-std::vector<int32_t> bench_tokens(int n, int32_t bos, int vocab, uint64_t seed) {
-    const int low = std::min(1000, vocab / 4);
-    std::vector<int32_t> ids = {bos};
-    uint64_t s = 0x9E3779B97F4A7C15ULL ^ seed;
-    while (static_cast<int>(ids.size()) < n) {
-        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        ids.push_back(static_cast<int32_t>(low + (s >> 33) % static_cast<uint64_t>(std::max(1, vocab - low))));
-    }
-    return ids;
 }
 
 // What one token costs, from the registry and the stored dtypes of the checkpoint.
@@ -190,12 +178,41 @@ struct BackendRun {
 
 }  // namespace
 
+namespace bench {
+
+// A fixed pseudo-random id sequence over ordinary ids (above the control tokens at the bottom of the vocabulary),
+// <bos> first, so every run and every backend feeds the same tokens.
+std::vector<int32_t> bench_tokens(int n, int32_t bos, int vocab, uint64_t seed) {
+    const int low = std::min(1000, vocab / 4);
+    std::vector<int32_t> ids = {bos};
+    uint64_t s = 0x9E3779B97F4A7C15ULL ^ seed;
+    while (static_cast<int>(ids.size()) < n) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        ids.push_back(static_cast<int32_t>(low + (s >> 33) % static_cast<uint64_t>(std::max(1, vocab - low))));
+    }
+    return ids;
+}
+
+const TensorRef* lm_head_far_beyond_caches(const Checkpoint& ck) {
+    const TextConfig& tc = ck.config.text;
+    const TensorRef* mapped = nullptr;
+    for_each_tensor(ck.config, [&](const TensorSpec& spec) {
+        if (spec.tower != Tower::Text) return;
+        if (spec.role != Role::LmHead && !(spec.role == Role::TokenEmbedding && tc.tie_word_embeddings)) return;
+        const TensorRef* ref = ck.weights.find(spec.name);
+        if (ref && (!mapped || ref->nbytes > mapped->nbytes)) mapped = ref;
+    });
+    return mapped && mapped->nbytes >= (size_t(256) << 20) ? mapped : nullptr;
+}
+
+}  // namespace bench
+
 int bench_model(const Args& args, const std::vector<std::string>& backend_names, int reps, bool quick, bool as_json) {
     const std::vector<int> prefill_T = parse_counts("--prefill", args.get("--prefill", quick ? "32" : "128,512,2048"));
     const long long decode_n = args.get_int("--decode", quick ? 8 : 64);
     if (decode_n < 1 || decode_n > 100000) throw Error("--decode must be 1..100000, got " + args.get("--decode"));
     const int N = static_cast<int>(decode_n);
-    const int decode_context = 16;  // prompt the decode runs after
+    const int decode_context = bench::kDecodeContext;  // prompt the decode runs after
 
     Checkpoint ck = Checkpoint::open(args.get("--model"));
     const TextConfig& tc = ck.config.text;
@@ -281,14 +298,7 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
     bench::Limits limits((quick ? 256ll : 1024ll) << 20, quick ? 512 : 1024);
     // The bandwidth samples also read the tensor every decoded token reads in full, the LM head (the tied token
     // embedding), when it is far larger than the caches: the very pages decode streams from.
-    const TensorRef* mapped = nullptr;
-    for_each_tensor(ck.config, [&](const TensorSpec& spec) {
-        if (spec.tower != Tower::Text) return;
-        if (spec.role != Role::LmHead && !(spec.role == Role::TokenEmbedding && tc.tie_word_embeddings)) return;
-        const TensorRef* ref = ck.weights.find(spec.name);
-        if (ref && (!mapped || ref->nbytes > mapped->nbytes)) mapped = ref;
-    });
-    if (mapped && mapped->nbytes < (size_t(256) << 20)) mapped = nullptr;
+    const TensorRef* mapped = bench::lm_head_far_beyond_caches(ck);
     if (mapped) limits.add_mapped(mapped->data, static_cast<int64_t>(mapped->nbytes));
     std::vector<double> bw_t, gemm_t;
     auto progress = [&](const char* fmt, auto... a) {

@@ -64,34 +64,40 @@ int cmd_bench(int argc, char** argv) {
         {"--model", "-m", "MODEL", "benchmark prefill and decode of this checkpoint (directory or bundled name)"},
         {"--prefill", "", "T,T,...", "with -m: prompt lengths to prefill (default 128,512,2048; 32 with --quick)"},
         {"--decode", "", "N", "with -m: tokens to decode after a 16-token prompt (default 64; 8 with --quick)"},
+        {"--passes", "", "", "with -m: time every matmul pass of the decodes instead, by the shape of the weights it reads, against the bandwidth around each token (default backend blas)"},
         {"--backend", "", "NAME", "ref, blas, bf16, opencl, all, or a list such as blas,bf16 (default all; bf16 = blas with matmul inputs rounded to bf16, as llama.cpp computes bf16 weights)"},
         {"--cl-device", "", "N", "OpenCL device by the index `gemma4 info --cl` prints (default 0)"},
-        {"--reps", "", "N", "repetitions per figure, the median is reported (default 5; 3 with --quick)"},
+        {"--reps", "", "N", "repetitions per figure, the median is reported (default 5; 3 with --quick); with --passes, decodes"},
         {"--quick", "", "", "smaller buffer, sgemm and shapes (a few seconds; for tests)"},
         {"--json", "", "", "print JSON instead of a table"},
         {"--help", "-h", "", "show this help"},
     };
     Args args(argc, argv, 2, options);
     if (args.has("--help")) {
-        std::printf("%s", usage("gemma4 bench (--ops | -m MODEL [--prefill T,T,...] [--decode N]) [--backend NAME[,NAME...]]\n"
+        std::printf("%s", usage("gemma4 bench (--ops | -m MODEL [--prefill T,T,...] [--decode N] [--passes]) [--backend NAME[,NAME...]]\n"
                                 "                    [--cl-device N] [--reps N] [--quick] [--json]",
                                 "Measures memory bandwidth and OpenBLAS sgemm peak, alternating with the benchmark itself.\n"
                                 "--ops: matvec (T = 1) and matmul (T = 128) of bf16 weights of E2B's shapes per backend, as GB/s\n"
                                 "of weight read, GFLOP/s and the fraction of bandwidth (matvec) or sgemm peak (matmul).\n"
                                 "-m MODEL: prefill at each T and decode per backend, as tok/s, decode against the roofline\n"
                                 "(weight bytes read per token / bandwidth) and prefill against sgemm peak, peak RSS, and the\n"
-                                "cost of probes (nobody listening vs recording every probe). Medians of the repetitions.",
+                                "cost of probes (nobody listening vs recording every probe). Medians of the repetitions.\n"
+                                "-m MODEL --passes: where a decoded token's time goes: every matmul pass (one weight, a group\n"
+                                "sharing an input, a layer's MoE experts) timed and grouped by the weights it reads, with its\n"
+                                "read rate against the bandwidth measured around the same token.",
                                 options)
                               .c_str());
         return 0;
     }
     if (!args.positional().empty()) throw Error("unexpected argument '" + args.positional()[0] + "'");
     if (args.has("--ops") == args.has("--model")) throw Error("give either --ops or -m MODEL (see --help)");
-    if (args.has("--ops") && (args.has("--prefill") || args.has("--decode"))) throw Error("--prefill and --decode apply with -m MODEL");
+    if (args.has("--ops") && (args.has("--prefill") || args.has("--decode") || args.has("--passes")))
+        throw Error("--prefill, --decode and --passes apply with -m MODEL");
     const bool quick = args.has("--quick");
     const bool as_json = args.has("--json");
     // --backend: one name, a comma-separated list of them, or all; run in the order ref, blas, bf16, opencl.
-    const std::string backend = args.get("--backend", "all");
+    // (--passes: blas unless named; it times the CPU backends only.)
+    const std::string backend = args.get("--backend", args.has("--passes") ? "blas" : "all");
     std::vector<std::string> asked;
     for (size_t start = 0; start <= backend.size();) {
         const size_t end = std::min(backend.find(',', start), backend.size());
@@ -111,6 +117,7 @@ int cmd_bench(int argc, char** argv) {
     for (const char* b : {"ref", "blas", "bf16", "opencl"})
         if (std::find(asked.begin(), asked.end(), "all") != asked.end() || std::find(asked.begin(), asked.end(), b) != asked.end())
             backends.push_back(b);
+    if (args.has("--passes")) return bench_passes(args, backends, reps, quick, as_json);
     if (args.has("--model")) return bench_model(args, backends, reps, quick, as_json);
 
     // ---- OpenCL device (optional)
