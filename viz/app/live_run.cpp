@@ -79,11 +79,18 @@ std::vector<std::string> token_labels_for(const ModelConfig& cfg, const Tokenize
         }
         std::string label;
         if (tok != nullptr && id >= 0 && id < tok->vocab_size()) {
-            label = std::string(tok->token_text(static_cast<int32_t>(id)));
-            // The SentencePiece space marker "▁" (3 bytes) is outside the inspector font's glyphs.
-            for (size_t at; (at = label.find("\xE2\x96\x81")) != std::string::npos;) label.replace(at, 3, "_");
-            for (char& c : label)
-                if (c == '\n') c = ' ';
+            // The SentencePiece space marker "▁" (3 bytes) is outside the inspector font's glyphs: shown as '_',
+            // and a newline as a space.
+            const std::string_view text = tok->token_text(static_cast<int32_t>(id));
+            for (size_t i = 0; i < text.size();) {
+                if (text.substr(i, 3) == "\xE2\x96\x81") {
+                    label += '_';
+                    i += 3;
+                } else {
+                    label += text[i] == '\n' ? ' ' : text[i];
+                    ++i;
+                }
+            }
         } else {
             label = std::to_string(id);
         }
