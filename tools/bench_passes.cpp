@@ -256,8 +256,9 @@ int bench_passes(const Args& args, const std::vector<std::string>& backend_names
         std::printf("%s\n", j.dump(2).c_str());
         return 0;
     }
-    std::printf("gemma4 bench -m %s --passes (%s, %d layers): %d decodes of %d tokens after a %d-token prompt, %d OpenMP threads\n",
-                ck.dir.c_str(), ck.config.name.c_str(), tc.num_hidden_layers, reps, N, bench::kDecodeContext, omp_get_max_threads());
+    std::printf("gemma4 bench -m %s --passes (%s, %d layers): %d decode%s of %d tokens after a %d-token prompt, %d OpenMP threads\n",
+                ck.dir.c_str(), ck.config.name.c_str(), tc.num_hidden_layers, reps, reps == 1 ? "" : "s", N, bench::kDecodeContext,
+                omp_get_max_threads());
     if (mapped)
         std::printf("bandwidth: one read of the mapped %s between tokens (%d stream%s per core), each token against the\n"
                     "mean of the reads before and after it\n",
@@ -265,9 +266,10 @@ int bench_passes(const Args& args, const std::vector<std::string>& backend_names
     else
         std::printf("bandwidth: full samples before and after each decode (no tensor far larger than the caches to read between tokens)\n");
     for (const json& e : out_list) {
-        std::printf("\n%s: %.2f ms a token at %.2f GB/s (median between tokens): matmul passes %.2f ms (%.1f%%) reading %.2f GB/s,\n"
+        std::printf("\n%s: %.2f ms a token at %.2f GB/s (median %s): matmul passes %.2f ms (%.1f%%) reading %.2f GB/s,\n"
                     "everything else %.2f ms\n",
                     e["backend"].get<std::string>().c_str(), e["token_ms"].get<double>(), e["bandwidth_gb_s"].get<double>(),
+                    mapped ? "between tokens" : "around the decodes",
                     e["matmul_ms"].get<double>(), 100.0 * e["matmul_ms"].get<double>() / e["token_ms"].get<double>(),
                     e["matmul_gb_s"].get<double>(), e["other_ms"].get<double>());
         std::printf("  %9s %9s %9s %6s %8s %9s  %s\n", "MiB/pass", "per token", "ms/token", "share", "GB/s", "of bw", "weights read by the pass");
@@ -277,7 +279,8 @@ int bench_passes(const Args& args, const std::vector<std::string>& backend_names
                         100.0 * k["ms_per_token"].get<double>() / e["token_ms"].get<double>(), k["gb_s"].get<double>(),
                         100.0 * k["bandwidth_fraction"].get<double>(), k["shape"].get<std::string>().c_str());
     }
-    std::printf("\nof bw: median over tokens of the pass kind's read rate in that token over the bandwidth around it.\n"
+    std::printf("\nof bw: median over tokens of the pass kind's read rate in that token over the bandwidth around it\n"
+                "(above 100%% where a pass's weights stay in the caches between tokens, as a small model's do).\n"
                 "weights: rows x cols (out x in) of each weight the pass reads; a pass of several weights shares one input.\n");
     return 0;
 }
