@@ -198,6 +198,13 @@ G4_INLINE float hsum(f32x16 v) {
 //  - Every row gets the same sequence of additions whatever R and NT are, so a result does not depend on how the rows
 //    were cut into blocks and streams (or on the thread count, or on how many tokens share the call). It does depend
 //    on L, which decode_lanes picks from the weight's width and the CPU alone.
+//  - With 8 lanes each stream asks for the cache line kNtaAhead bytes ahead with a non-temporal hint (prefetchnta):
+//    the weights, read once, then leave L1 first and x stays there between rows. Rows of 2816 values (26B-A4B) hold
+//    11 KiB of x, and four streams of them pushed it out: the A4B LM head read 73-80 % of the bandwidth at ~60 GB/s
+//    without the hint and 86-89 % with it (docs/performance.md, round 6). Rows of 1536 were unchanged; the 16-lane
+//    kernel (rows of 4096 and more) does not use it: with 8 lanes, 1 KiB ahead, the probe read rows of 12288 slower.
+constexpr int64_t kNtaAhead = 256;  // bytes: four cache lines ahead of each stream (dot_rows)
+
 template <class Weights, int L, int NT, int R>
 G4_INLINE void dot_rows(float* out, const float* x, const std::byte* w, int64_t in, int64_t out_dim, int t0, int64_t o0,
                         int64_t stride) {
@@ -212,6 +219,7 @@ G4_INLINE void dot_rows(float* out, const float* x, const std::byte* w, int64_t 
 #pragma GCC unroll 8
         for (int r = 0; r < R; ++r) {
             F wa, wb;
+            if (L == 8 && (i * Weights::kBytes) % 64 == 0) __builtin_prefetch(wr[r] + i * Weights::kBytes + kNtaAhead, 0, 0);
             Weights::load2(wr[r] + i * Weights::kBytes, wa, wb);
 #pragma GCC unroll 4
             for (int t = 0; t < NT; ++t) {
