@@ -185,6 +185,8 @@ G4_INLINE float hsum(f32x16 v) {
     return hsum(lo + hi);
 }
 
+constexpr int64_t kNtaAhead = 256;  // bytes: four cache lines ahead of each stream (dot_rows)
+
 // Output rows for NT tokens starting at t0: out[t][o] = x[t] · W[o], for R rows at once, row o = o0 + r·stride
 // (r < R). Each weight row is read once, 2·L values at a time (L lanes), and multiplied into every token's
 // accumulators. x is in the weight type's layout for L lanes (kEvenOdd: decode_x_layout), the same [T, in] shape.
@@ -200,11 +202,9 @@ G4_INLINE float hsum(f32x16 v) {
 //    on L, which decode_lanes picks from the weight's width and the CPU alone.
 //  - With 8 lanes each stream asks for the cache line kNtaAhead bytes ahead with a non-temporal hint (prefetchnta):
 //    the weights, read once, then leave L1 first and x stays there between rows. Rows of 2816 values (26B-A4B) hold
-//    11 KiB of x, and four streams of them pushed it out: the A4B LM head read 73-80 % of the bandwidth at ~60 GB/s
-//    without the hint and 86-89 % with it (docs/performance.md, round 6). Rows of 1536 were unchanged; the 16-lane
+//    11 KiB of x, and four streams of them pushed it out: the A4B LM head read 73-82 % of the bandwidth at 51-61 GB/s
+//    without the hint and 86-93 % with it (docs/performance.md, round 6). Rows of 1536 were unchanged; the 16-lane
 //    kernel (rows of 4096 and more) does not use it: with 8 lanes, 1 KiB ahead, the probe read rows of 12288 slower.
-constexpr int64_t kNtaAhead = 256;  // bytes: four cache lines ahead of each stream (dot_rows)
-
 template <class Weights, int L, int NT, int R>
 G4_INLINE void dot_rows(float* out, const float* x, const std::byte* w, int64_t in, int64_t out_dim, int t0, int64_t o0,
                         int64_t stride) {
