@@ -237,8 +237,11 @@ std::vector<int32_t> bench_tokens(int n, int32_t bos, int vocab, uint64_t seed);
 // The LM head (the tied token embedding) when it is far larger than the caches (256 MiB or more), else null: the
 // mapped pages every decoded token reads in full, which the bandwidth is sampled on between tokens.
 const TensorRef* lm_head_far_beyond_caches(const Checkpoint& ck);
-// The prompt length decodes run after.
+// The tokens every decode of `bench -m` and `bench -m --passes` feeds, on every run and backend: a prompt of
+// kDecodeContext ids, then one step per id of decode_step_ids (its [0] is <bos> and is skipped: step i feeds [i + 1]).
 inline constexpr int kDecodeContext = 16;
+inline std::vector<int32_t> decode_prompt_ids(int32_t bos, int vocab) { return bench_tokens(kDecodeContext, bos, vocab, 2); }
+inline std::vector<int32_t> decode_step_ids(int N, int32_t bos, int vocab) { return bench_tokens(N + 1, bos, vocab, 3); }
 }  // namespace gemma4::cli::bench
 
 namespace gemma4::cli {

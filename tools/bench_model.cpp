@@ -275,9 +275,9 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
         o.backend = r.backend.get();
         o.all_logits = false;
         TextInput prompt;
-        prompt.tokens = bench_tokens(decode_context, bos, tc.vocab_size, 2);
+        prompt.tokens = bench::decode_prompt_ids(bos, tc.vocab_size);
         r.model->forward(prompt, cache, logits, o);
-        const std::vector<int32_t> ids = bench_tokens(N + 1, bos, tc.vocab_size, 3);
+        const std::vector<int32_t> ids = bench::decode_step_ids(N, bos, tc.vocab_size);
         o.probes = sink;
         double s = 0;
         for (int i = 0; i < N; ++i) {

@@ -140,8 +140,8 @@ int bench_passes(const Args& args, const std::vector<std::string>& backend_names
         ForwardOptions o;
         o.backend = backend.get();
         o.all_logits = false;
-        const std::vector<int32_t> prompt_ids = bench::bench_tokens(bench::kDecodeContext, tc.bos_token_id, tc.vocab_size, 2);
-        const std::vector<int32_t> ids = bench::bench_tokens(N + 1, tc.bos_token_id, tc.vocab_size, 3);
+        const std::vector<int32_t> prompt_ids = bench::decode_prompt_ids(tc.bos_token_id, tc.vocab_size);
+        const std::vector<int32_t> ids = bench::decode_step_ids(N, tc.bos_token_id, tc.vocab_size);
         std::map<std::string, KindRow> kinds;
         std::vector<double> token_s, matmul_s, token_bw;
         std::fprintf(stderr, "[bench] %s: warm-up decode\n", name.c_str());
