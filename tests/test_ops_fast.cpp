@@ -183,39 +183,39 @@ TEST_CASE("fast path: a group of matmuls of one input gives bitwise what one mat
     // Ref backend (the default loop), against matmul on each weight alone.
     // 1041 columns: the 8-lane kernel; 4100: the 16-lane one where the CPU has AVX-512.
     for (const int64_t cols : {int64_t(1041), int64_t(4100)}) {
-    CAPTURE(cols);
-    std::mt19937 rng(7);
-    const std::vector<std::pair<DType, int64_t>> shapes = {{DType::BF16, 600}, {DType::F16, 5}, {DType::F32, 37}};
-    std::vector<std::vector<std::byte>> bytes;
-    std::vector<WeightView> views;
-    for (auto [dtype, rows] : shapes) bytes.push_back(random_weight(dtype, rows, cols, rng));
-    for (size_t i = 0; i < shapes.size(); ++i) views.push_back(WeightView{bytes[i].data(), shapes[i].first, shapes[i].second, cols});
-    std::normal_distribution<float> dist(0.0f, 1.0f);
-    for (Backend* be : {&blas_backend(), &ref_backend()})
-        for (int T : {1, 2, 3, 5, kBlasMinTokens, 40}) {
-            CAPTURE(be->name());
-            CAPTURE(T);
-            std::vector<float> x(static_cast<size_t>(T * cols));
-            for (float& v : x) v = dist(rng);
-            std::vector<std::vector<float>> grouped, alone;
-            std::vector<MatmulOut> outs;
-            for (const WeightView& W : views) {
-                grouped.emplace_back(static_cast<size_t>(T * W.rows), std::nanf(""));
-                alone.emplace_back(static_cast<size_t>(T * W.rows), std::nanf(""));
+        CAPTURE(cols);
+        std::mt19937 rng(7);
+        const std::vector<std::pair<DType, int64_t>> shapes = {{DType::BF16, 600}, {DType::F16, 5}, {DType::F32, 37}};
+        std::vector<std::vector<std::byte>> bytes;
+        std::vector<WeightView> views;
+        for (auto [dtype, rows] : shapes) bytes.push_back(random_weight(dtype, rows, cols, rng));
+        for (size_t i = 0; i < shapes.size(); ++i) views.push_back(WeightView{bytes[i].data(), shapes[i].first, shapes[i].second, cols});
+        std::normal_distribution<float> dist(0.0f, 1.0f);
+        for (Backend* be : {&blas_backend(), &ref_backend()})
+            for (int T : {1, 2, 3, 5, kBlasMinTokens, 40}) {
+                CAPTURE(be->name());
+                CAPTURE(T);
+                std::vector<float> x(static_cast<size_t>(T * cols));
+                for (float& v : x) v = dist(rng);
+                std::vector<std::vector<float>> grouped, alone;
+                std::vector<MatmulOut> outs;
+                for (const WeightView& W : views) {
+                    grouped.emplace_back(static_cast<size_t>(T * W.rows), std::nanf(""));
+                    alone.emplace_back(static_cast<size_t>(T * W.rows), std::nanf(""));
+                }
+                for (size_t i = 0; i < views.size(); ++i) outs.push_back({grouped[i].data(), &views[i]});
+                be->matmul_group(x.data(), T, outs);
+                int differ = 0;
+                for (size_t i = 0; i < views.size(); ++i) {
+                    be->matmul(alone[i].data(), x.data(), views[i], T);
+                    for (size_t k = 0; k < alone[i].size(); ++k)
+                        if (std::bit_cast<uint32_t>(alone[i][k]) != std::bit_cast<uint32_t>(grouped[i][k])) ++differ;
+                }
+                CHECK(differ == 0);
+                std::vector<float> ref(static_cast<size_t>(T * views[0].rows));
+                matmul_ref(ref.data(), x.data(), views[0], T);
+                CHECK(nmse(grouped[0], ref) < tolerance::kNmseBlasVsRef);
             }
-            for (size_t i = 0; i < views.size(); ++i) outs.push_back({grouped[i].data(), &views[i]});
-            be->matmul_group(x.data(), T, outs);
-            int differ = 0;
-            for (size_t i = 0; i < views.size(); ++i) {
-                be->matmul(alone[i].data(), x.data(), views[i], T);
-                for (size_t k = 0; k < alone[i].size(); ++k)
-                    if (std::bit_cast<uint32_t>(alone[i][k]) != std::bit_cast<uint32_t>(grouped[i][k])) ++differ;
-            }
-            CHECK(differ == 0);
-            std::vector<float> ref(static_cast<size_t>(T * views[0].rows));
-            matmul_ref(ref.data(), x.data(), views[0], T);
-            CHECK(nmse(grouped[0], ref) < tolerance::kNmseBlasVsRef);
-        }
     }
     const int64_t cols = 1041;
     std::mt19937 rng(7);
