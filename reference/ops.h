@@ -52,7 +52,7 @@ void matmul_ref(float* out, const float* x, const WeightView& W, int T);
 void matmul_blas(float* out, const float* x, const WeightView& W, int T,    // any T; T < kBlasMinTokens → matmul_small_t
                  Activations act = Activations::F32);
 void matmul_small_t(float* out, const float* x, const WeightView& W, int T); // T <= kBlasMinTokens (ops_fast.cpp explains)
-// Vector lanes matmul_small_t uses for W on this CPU: 16 (AVX-512) for rows of 4096 values or more where the CPU has
+// Vector lanes matmul_small_t uses for W on this CPU: 16 (AVX-512) for rows of 2560 values or more where the CPU has
 // AVX-512, else 8. The float additions of a row depend on it (and on nothing else: not on T, threads or blocks).
 int decode_lanes(const WeightView& W);
 
@@ -64,17 +64,21 @@ struct MatmulOut {
     const WeightView* W = nullptr;  // a stored weight (stable address)
 };
 void matmul_group_blas(const float* x, int T, std::span<const MatmulOut> outs, Activations act = Activations::F32);
-void matmul_small_t_group(const float* x, int T, std::span<const MatmulOut> outs);  // T <= kBlasMinTokens
+void matmul_small_t_group(const float* x, int T, std::span<const MatmulOut> outs,  // T <= kBlasMinTokens
+                          Activations act = Activations::F32);
 
 // bf16 activations (ops_bf16.cpp). With Activations::BF16, every input of a matmul with a bf16 weight is rounded to
 // bf16 (round to nearest even, f32_to_bf16 in dtype.h); the products of two bf16 are exact in float32 and are summed
 // in float32, so only the order of the sums depends on the path:
-//   T >= kBf16DotMinTokens on a CPU with AVX512-BF16 (have_bf16_dot): matmul_bf16_dot, vdpbf16ps;
+//   on a CPU with AVX512-BF16 (have_bf16_dot), vdpbf16ps: T >= kBf16DotMinTokens in tiles (matmul_bf16_dot), fewer
+//   tokens (a decoded token) streamed (bf16_stream_rows, in matmul_small_t_group's blocks). Each output is the same
+//   sequence of vdpbf16ps steps either way, so a token's result does not depend on how many tokens share the call;
 //   otherwise the rounded input goes through the float32 fast path above (sgemm, matmul_small_t): any CPU runs it.
 // Weights of other dtypes multiply x as it is.
-// From 8 tokens on, vdpbf16ps beats the decode kernel: a 26B-A4B prompt's experts see ~T·8/128 tokens each, and
-// A4B-4L prefill(512) went 180-191 → 242-256 tok/s when those took vdpbf16ps instead (3 alternated pairs). Below 8,
-// and for the decoded token, the tuned streaming kernel reads at bandwidth (docs/performance.md, round 5).
+// From 8 tokens on, the tiles beat the decode kernel: a 26B-A4B prompt's experts see ~T·8/128 tokens each, and
+// A4B-4L prefill(512) went 180-191 → 242-256 tok/s when those took vdpbf16ps instead (3 alternated pairs). Below 8
+// the streamed form reads at bandwidth like the float32 decode kernel, with half the bytes of x to keep in L1
+// (docs/performance.md, rounds 5 and 7).
 inline constexpr int kBf16DotMinTokens = 8;
 void round_to_bf16(float* out, const float* x, int64_t n);  // out[i] = x[i] rounded to bf16, as a float (out may be x)
 bool have_bf16_dot();  // the CPU has vdpbf16ps (AVX512-BF16) and it is enabled, so prompts take matmul_bf16_dot
@@ -84,6 +88,11 @@ void set_bf16_dot_enabled(bool enabled);
 // out[T, W.rows] = bf16(x)[T, in] · Wᵀ for a bf16 W with vdpbf16ps; threaded over blocks of rows, or rows [0, W.rows)
 // in the calling thread with one_thread. Throws unless the CPU has AVX512-BF16 and W is bf16.
 void matmul_bf16_dot(float* out, const float* x, const WeightView& W, int T, bool one_thread = false);
+// The pieces of the streamed form: x[n] as bf16 bits (round to nearest even; threaded for large n unless one_thread),
+// and rows [o0, o1) of out[T, W.rows] = xb[T, in] · Wᵀ in the calling thread, four rows side by side (throws like
+// matmul_bf16_dot where the kernel is missing).
+void to_bf16_bits(uint16_t* out, const float* x, int64_t n, bool one_thread = false);
+void bf16_stream_rows(float* out, const uint16_t* xb, const WeightView& W, int T, int64_t o0, int64_t o1);
 
 // RMSNorm over the last dim (Gemma4RMSNorm): y = x · (mean(x²) + eps)^(-1/2) · w. The weight multiplies directly
 // (not 1 + w as in Gemma 1-3); w == nullptr is the weightless form (v_norm, router norm, projector norm).

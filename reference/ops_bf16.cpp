@@ -11,13 +11,17 @@
 // The arithmetic, whatever the path: x rounded to bf16 (round to nearest even, f32_to_bf16 in dtype.h); every product
 // of two bf16 is exact in float32 (8 + 8 significant bits); the products are summed in float32. Paths differ only in
 // the order of those sums:
-//   matmul_bf16_dot — vdpbf16ps, for T >= kBf16DotMinTokens (8) on a CPU with AVX512-BF16 (have_bf16_dot).
-//                     GEMMA4_BF16_DOT=0 in the environment, or set_bf16_dot_enabled(false), sends these through the
-//                     path below too.
-//   otherwise       — the rounded x through ops_fast.cpp's float32 paths (sgemm, matmul_small_t), on any CPU. A
-//                     decoded token always goes this way: it is memory-bound, and that kernel is tuned to read at
-//                     bandwidth.
-// Measured (docs/performance.md, round 5): the kernel alone 2.1-2.4x OpenBLAS sgemm on E2B's shapes at T = 128-512.
+//   matmul_bf16_dot  — vdpbf16ps in tiles of 4 tokens × 6 rows, for T >= kBf16DotMinTokens (8) on a CPU with
+//                      AVX512-BF16 (have_bf16_dot).
+//   bf16_stream_rows — vdpbf16ps for fewer tokens (a decoded token) on the same CPU: four rows read side by side, in
+//                      the blocks of ops_fast.cpp's decode pass (matmul_small_t_group). The same steps per output as
+//                      the tiles, so both give a token bitwise the same result.
+//                      GEMMA4_BF16_DOT=0 in the environment, or set_bf16_dot_enabled(false), sends both through the
+//                      path below.
+//   otherwise        — the rounded x through ops_fast.cpp's float32 paths (sgemm, matmul_small_t), on any CPU.
+// Measured (docs/performance.md, round 5): the tiles alone 2.1-2.4x OpenBLAS sgemm on E2B's shapes at T = 128-512.
+// The streamed form exists for the bytes of x (round 7): the float32 decode kernel re-reads x for every row, and E2B's
+// down projections (x of 6144 and 12288 floats, 24-48 KiB) push it out of a 32 KiB L1; as bf16 bits x takes half.
 //
 // vdpbf16ps, per lane i of 16 (Intel SDM, VDPBF16PS): acc[i] += x[2i+1]·w[2i+1]; acc[i] += x[2i]·w[2i]; with
 // denormal inputs and outputs flushed to zero. Each output here is the dot product of one token's bf16 row with one
@@ -118,6 +122,65 @@ G4_BF16_TARGET void dot_rows(float* out, const uint16_t* xb, const uint16_t* w, 
     }
 }
 
+// The decode form of dot_tile: NT tokens (1-4) against R rows that lie `stride` rows apart (row o0 + r·stride), so each
+// thread reads R streams at once, as ops_fast.cpp's decode kernel does (one stream per core does not keep enough reads
+// in flight). Every output is the same sequence of vdpbf16ps steps as in dot_tile (one accumulator, 32 values a step,
+// the last partial step masked, _mm512_reduce_add_ps), so a token's result is bitwise the same whichever path, tile
+// or stream, computed it. Each stream asks for the line kStreamAhead bytes ahead with a non-temporal hint
+// (prefetchnta), so the weights, read once, leave L1 first and the bf16 x (2 bytes a value: E2B's 12288-wide down
+// projection holds 24 KiB of it, against 48 KiB as float32) stays there between rows.
+constexpr int64_t kStreamAhead = 256;  // bytes: four cache lines
+
+// One step of dot_streams: values [k, k + 32) of every row and token, masked by m.
+template <int NT, int R>
+G4_BF16_TARGET __attribute__((always_inline)) inline void stream_step(__m512 (&acc)[NT][R], const uint16_t* const (&wr)[R],
+                                                                      const uint16_t* x, int64_t K, int64_t k, __mmask32 m) {
+    __m512bh wv[R];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+        _mm_prefetch(reinterpret_cast<const char*>(wr[r] + k) + kStreamAhead, _MM_HINT_NTA);
+        wv[r] = (__m512bh)_mm512_maskz_loadu_epi16(m, wr[r] + k);
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; ++t) {
+        const __m512bh xv = (__m512bh)_mm512_maskz_loadu_epi16(m, x + t * K + k);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) acc[t][r] = _mm512_dpbf16_ps(acc[t][r], xv, wv[r]);
+    }
+}
+
+template <int NT, int R>
+G4_BF16_TARGET inline void dot_streams(float* out, int64_t ldo, const uint16_t* x, const uint16_t* w, int64_t K,
+                                       int64_t o0, int64_t stride) {
+    const uint16_t* wr[R];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) wr[r] = w + (o0 + r * stride) * K;
+    __m512 acc[NT][R];
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) acc[t][r] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) stream_step<NT, R>(acc, wr, x, K, k, ~__mmask32(0));
+    if (k < K) stream_step<NT, R>(acc, wr, x, K, k, __mmask32((uint32_t(1) << (K - k)) - 1));
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) out[t * ldo + o0 + r * stride] = _mm512_reduce_add_ps(acc[t][r]);
+}
+
+// Rows [o0, o1) for tokens [t0, t0 + NT): the block cut into R contiguous parts read side by side, then the rows left
+// over one at a time.
+template <int NT, int R>
+G4_BF16_TARGET void stream_block(float* out, const uint16_t* xb, const uint16_t* w, int64_t K, int64_t N, int t0,
+                                 int64_t o0, int64_t o1) {
+    float* o = out + int64_t(t0) * N;
+    const uint16_t* x = xb + int64_t(t0) * K;
+    const int64_t per = (o1 - o0) / R;
+    for (int64_t q = 0; q < per; ++q) dot_streams<NT, R>(o, N, x, w, K, o0 + q, per);
+    for (int64_t r = o0 + R * per; r < o1; ++r) dot_streams<NT, 1>(o, N, x, w, K, r, 0);
+}
+
 const bool kHaveBf16Dot = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
 
@@ -132,13 +195,33 @@ bool have_bf16_dot() { return kHaveBf16Dot && bf16_dot_enabled; }
 // Why no packing: a dot-product tile needs none (both operands are read along K, as stored), and with the loops
 // unrolled it ran at 360 GFLOP/s on 2 Zen 4 cores, against ~380 for a packed kernel with broadcast inputs (prototype,
 // T = 512, E2B's q and gate shapes); the simpler one was kept.
+void to_bf16_bits(uint16_t* out, const float* x, int64_t n, bool one_thread) {
+#pragma omp parallel for if (!one_thread && n >= (int64_t(1) << 16))
+    for (int64_t i = 0; i < n; ++i) out[i] = f32_to_bf16(x[i]);
+}
+
+// Four streams per thread for any token count: with NT tokens the kernel holds 4·NT accumulators, 4 weights and one
+// input (at most 21 of the 32 vector registers).
+void bf16_stream_rows(float* out, const uint16_t* xb, const WeightView& W, int T, int64_t o0, int64_t o1) {
+    if (!kHaveBf16Dot) throw Error("bf16_stream_rows: this CPU has no AVX512-BF16 (vdpbf16ps)");
+    if (W.dtype != DType::BF16) throw Error(std::string("bf16_stream_rows: weight dtype ") + dtype_name(W.dtype) + ", expected BF16");
+    const uint16_t* w = reinterpret_cast<const uint16_t*>(W.data);  // byte-aligned: unaligned vector loads only
+    for (int t0 = 0; t0 < T; t0 += 4) {
+        switch (std::min(4, T - t0)) {
+            case 1: stream_block<1, 4>(out, xb, w, W.cols, W.rows, t0, o0, o1); break;
+            case 2: stream_block<2, 4>(out, xb, w, W.cols, W.rows, t0, o0, o1); break;
+            case 3: stream_block<3, 4>(out, xb, w, W.cols, W.rows, t0, o0, o1); break;
+            default: stream_block<4, 4>(out, xb, w, W.cols, W.rows, t0, o0, o1); break;
+        }
+    }
+}
+
 void matmul_bf16_dot(float* out, const float* x, const WeightView& W, int T, bool one_thread) {
     if (!kHaveBf16Dot) throw Error("matmul_bf16_dot: this CPU has no AVX512-BF16 (vdpbf16ps)");
     if (W.dtype != DType::BF16) throw Error(std::string("matmul_bf16_dot: weight dtype ") + dtype_name(W.dtype) + ", expected BF16");
     const int64_t K = W.cols, N = W.rows;
     std::vector<uint16_t> xb(static_cast<size_t>(int64_t(T) * K));
-#pragma omp parallel for if (!one_thread && int64_t(T) * K >= (int64_t(1) << 16))
-    for (int64_t i = 0; i < int64_t(T) * K; ++i) xb[i] = f32_to_bf16(x[i]);
+    to_bf16_bits(xb.data(), x, int64_t(T) * K, one_thread);
     // Checkpoint data is only byte-aligned (safetensors.h); the kernel reads it with unaligned vector loads only.
     const uint16_t* w = reinterpret_cast<const uint16_t*>(W.data);
     const int64_t blocks_wanted = one_thread ? 1 : 4 * int64_t(omp_get_max_threads());
@@ -158,6 +241,14 @@ bool have_bf16_dot() {
 
 void matmul_bf16_dot(float*, const float*, const WeightView&, int, bool) {
     throw Error("matmul_bf16_dot: built without the AVX512-BF16 kernel (x86-64 GCC or Clang only)");
+}
+
+void to_bf16_bits(uint16_t* out, const float* x, int64_t n, bool) {
+    for (int64_t i = 0; i < n; ++i) out[i] = f32_to_bf16(x[i]);
+}
+
+void bf16_stream_rows(float*, const uint16_t*, const WeightView&, int, int64_t, int64_t) {
+    throw Error("bf16_stream_rows: built without the AVX512-BF16 kernel (x86-64 GCC or Clang only)");
 }
 
 #endif

@@ -200,15 +200,17 @@ constexpr int64_t kNtaAhead = 256;  // bytes: four cache lines ahead of each str
 //  - Every row gets the same sequence of additions whatever R and NT are, so a result does not depend on how the rows
 //    were cut into blocks and streams (or on the thread count, or on how many tokens share the call). It does depend
 //    on L, which decode_lanes picks from the weight's width and the CPU alone.
-//  - With 8 lanes each stream asks for the cache line kNtaAhead bytes ahead with a non-temporal hint (prefetchnta):
-//    the weights, read once, then leave L1 first and x stays there between rows. Rows of 2816 values (26B-A4B) hold
-//    11 KiB of x, and four streams of them pushed it out: the A4B LM head read 73-82 % of the bandwidth at 51-61 GB/s
-//    without the hint and 86-93 % with it (docs/performance.md, round 6). Rows of 1536 were unchanged; the 16-lane
-//    kernel (rows of 4096 and more) does not use it: with 8 lanes, 1 KiB ahead, the probe read rows of 12288 slower.
+//  - Each stream asks for every cache line kNtaAhead bytes ahead with a non-temporal hint (prefetchnta): the
+//    weights, read once, then leave L1 first and x stays there between rows. Rows of 2816 values (26B-A4B) hold
+//    11 KiB of x, and four 8-lane streams of them pushed it out: the A4B LM head read 73-82 % of the bandwidth at
+//    51-61 GB/s without the hint and 86-93 % with it (docs/performance.md, round 6). Rows of 1536 were unchanged.
+//    The 16-lane streams gained from it too (round 7; a probe at the fast level, 18 MiB passes, against a one-stream
+//    sum: rows of 2816 0.87 → 0.91, 4096 0.91 → 0.94, 12288 0.90 → 0.93).
 template <class Weights, int L, int NT, int R>
 G4_INLINE void dot_rows(float* out, const float* x, const std::byte* w, int64_t in, int64_t out_dim, int t0, int64_t o0,
                         int64_t stride) {
     using F = typename Lanes<L>::f32;
+    constexpr int64_t kStepBytes = 2 * L * Weights::kBytes;  // weight bytes of a row per step: one prefetch per 64
     const int64_t vec_end = in - in % kVectorSpan;  // a multiple of 2·L; the rest is the scalar tail
     const float* xt0 = x + int64_t(t0) * in;
     const std::byte* wr[R];
@@ -219,7 +221,12 @@ G4_INLINE void dot_rows(float* out, const float* x, const std::byte* w, int64_t 
 #pragma GCC unroll 8
         for (int r = 0; r < R; ++r) {
             F wa, wb;
-            if (L == 8 && (i * Weights::kBytes) % 64 == 0) __builtin_prefetch(wr[r] + i * Weights::kBytes + kNtaAhead, 0, 0);
+            if constexpr (kStepBytes >= 64) {
+#pragma GCC unroll 2
+                for (int64_t b = 0; b < kStepBytes; b += 64) __builtin_prefetch(wr[r] + i * Weights::kBytes + b + kNtaAhead, 0, 0);
+            } else if ((i * Weights::kBytes) % 64 == 0) {
+                __builtin_prefetch(wr[r] + i * Weights::kBytes + kNtaAhead, 0, 0);
+            }
             Weights::load2(wr[r] + i * Weights::kBytes, wa, wb);
 #pragma GCC unroll 4
             for (int t = 0; t < NT; ++t) {
@@ -270,8 +277,11 @@ G4_INLINE void rows_all_tokens(float* out, const float* x, const WeightView& W, 
 // on, the four weight streams push it out, and the kernel reads x from L2 for every row. On a Zen 4 machine that
 // cost E2B's down projections (1536 x 6144, 1536 x 12288) and global-layer o_proj (1536 x 4096) about a quarter of their
 // read rate when memory ran at ~60 GB/s. Eight 16-lane streams load x once per eight rows and take the weights a cache
-// line per load: those passes then read ~18 % faster, a decoded token 2-5 % (docs/performance.md, round 6).
-constexpr int64_t kWideRow = 4096;
+// line per load: those passes then read ~18 % faster, a decoded token 2-5 % (docs/performance.md, round 6). With the
+// prefetch hint in both (round 7) the probe put the crossing lower: 2048 read faster with 8 lanes (0.94 against 0.89
+// of a one-stream sum at the fast level), 2560 the same (0.95), 2816 faster with 16 (0.91 against 0.86-0.90); so
+// 26B-A4B's rows of 2816 (its LM head, q/k/v, gate/up) now take 16 lanes, and A4B-4L decodes read 1-13 % faster.
+constexpr int64_t kWideRow = 2560;
 }  // namespace
 int decode_lanes(const WeightView& W) { return kHaveAvx512 && W.cols >= kWideRow ? 16 : 8; }
 namespace {
@@ -339,16 +349,23 @@ const float* activations_for(const WeightView& W, const float* x, int T, Activat
     return buf.data();
 }
 
-// vdpbf16ps takes this matmul (ops_bf16.cpp): bf16 activations and weight, kBf16DotMinTokens tokens or more, a CPU
-// with AVX512-BF16.
-bool takes_bf16_dot(const WeightView& W, int T, Activations act) {
-    return act == Activations::BF16 && W.dtype == DType::BF16 && T >= kBf16DotMinTokens && have_bf16_dot();
+// vdpbf16ps multiplies this weight (ops_bf16.cpp): bf16 activations and weight, a CPU with AVX512-BF16.
+bool bf16_dot_for(const WeightView& W, Activations act) {
+    return act == Activations::BF16 && W.dtype == DType::BF16 && have_bf16_dot();
 }
+// ... in tiles: kBf16DotMinTokens tokens or more (fewer go through the decode blocks, streamed).
+bool takes_bf16_dot(const WeightView& W, int T, Activations act) { return bf16_dot_for(W, act) && T >= kBf16DotMinTokens; }
 
 // The whole matmul in the calling thread (one expert inside a parallel loop over experts).
 void matmul_one_thread(float* out, const float* x, const WeightView& W, int T, std::vector<float>& w_block, Activations act) {
     if (takes_bf16_dot(W, T, act)) {
         matmul_bf16_dot(out, x, W, T, /*one_thread=*/true);
+        return;
+    }
+    if (T < kBlasMinTokens && bf16_dot_for(W, act)) {
+        std::vector<uint16_t> xb(static_cast<size_t>(int64_t(T) * W.cols));
+        to_bf16_bits(xb.data(), x, int64_t(T) * W.cols, /*one_thread=*/true);
+        bf16_stream_rows(out, xb.data(), W, T, 0, W.rows);
         return;
     }
     std::vector<float> rounded;
@@ -408,7 +425,9 @@ void matmul_small_t(float* out, const float* x, const WeightView& W, int T) {
 // such as E2B's k or v (0.75 MiB) is read in blocks sized for the whole pass rather than cut into eight short ones.
 // A small gain: full E2B decode 0.2-1.2 points of roofline ahead in 3 of 3 alternated pairs (docs/performance.md).
 // Every row is computed by the same call as in matmul_small_t, so the outputs are bitwise those of one matmul per weight.
-void matmul_small_t_group(const float* x, int T, std::span<const MatmulOut> outs) {
+// With bf16 activations a bf16 weight reads x as bf16 bits with vdpbf16ps where the CPU has it (bf16_stream_rows),
+// else x rounded to bf16 as floats; weights of other dtypes read x as it is.
+void matmul_small_t_group(const float* x, int T, std::span<const MatmulOut> outs, Activations act) {
     if (T > kBlasMinTokens) throw Error("matmul_small_t: T = " + std::to_string(T) + " > kBlasMinTokens");
     int64_t pass_bytes = 0;
     for (const MatmulOut& o : outs) {
@@ -418,9 +437,13 @@ void matmul_small_t_group(const float* x, int T, std::span<const MatmulOut> outs
     struct Part {
         const WeightView* W;
         float* out;
-        const float* x;  // in W's layout (decode_x_layout)
+        const float* x;     // in W's layout (decode_x_layout), or
+        const uint16_t* xb; // bf16 bits for vdpbf16ps (bf16_dot_for)
         int64_t rows_per_block, first_block, end_block;
     };
+    const int64_t n = int64_t(T) * (outs.empty() ? 0 : outs[0].W->cols);
+    std::vector<float> rounded;
+    std::vector<uint16_t> bits;
     std::vector<std::vector<float>> x_layouts(outs.size());
     std::vector<Part> parts;
     int64_t blocks = 0;
@@ -429,30 +452,40 @@ void matmul_small_t_group(const float* x, int T, std::span<const MatmulOut> outs
         const int64_t rows_per_block = decode_rows_per_block(W, pass_bytes);
         const int64_t first = blocks;
         blocks += (W.rows + rows_per_block - 1) / rows_per_block;
-        parts.push_back({&W, outs[i].out, decode_x_layout(W, x, T, x_layouts[i]), rows_per_block, first, blocks});
+        Part part{&W, outs[i].out, nullptr, nullptr, rows_per_block, first, blocks};
+        if (bf16_dot_for(W, act)) {
+            if (bits.empty()) {
+                bits.resize(static_cast<size_t>(n));
+                to_bf16_bits(bits.data(), x, n);
+            }
+            part.xb = bits.data();
+        } else {
+            const bool round = act == Activations::BF16 && W.dtype == DType::BF16;
+            if (round && rounded.empty()) activations_for(W, x, T, act, rounded);
+            part.x = decode_x_layout(W, round ? rounded.data() : x, T, x_layouts[i]);
+        }
+        parts.push_back(part);
     }
 #pragma omp parallel for schedule(dynamic)
     for (int64_t b = 0; b < blocks; ++b) {
         size_t p = 0;
         while (b >= parts[p].end_block) ++p;
         const Part& part = parts[p];
-        const int64_t o0 = (b - part.first_block) * part.rows_per_block;
-        small_t_rows(part.out, part.x, *part.W, T, o0, std::min(part.W->rows, o0 + part.rows_per_block));
+        const int64_t o0 = (b - part.first_block) * part.rows_per_block, o1 = std::min(part.W->rows, o0 + part.rows_per_block);
+        if (part.xb) bf16_stream_rows(part.out, part.xb, *part.W, T, o0, o1);
+        else small_t_rows(part.out, part.x, *part.W, T, o0, o1);
     }
 }
 
 void matmul_group_blas(const float* x, int T, std::span<const MatmulOut> outs, Activations act) {
-    // One weight after the other where each keeps every core busy by itself (sgemm, vdpbf16ps), and where bf16
-    // activations meet weights of several dtypes (each then needs its own input); else one streamed pass.
-    const auto bf16 = [](const MatmulOut& o) { return o.W->dtype == DType::BF16; };
-    const bool mixed = act == Activations::BF16 && std::any_of(outs.begin(), outs.end(), bf16) && !std::all_of(outs.begin(), outs.end(), bf16);
-    const bool dot = std::any_of(outs.begin(), outs.end(), [&](const MatmulOut& o) { return takes_bf16_dot(*o.W, T, act); });
-    if (T >= kBlasMinTokens || mixed || dot) {
+    // One weight after the other where each keeps every core busy by itself (sgemm, vdpbf16ps tiles); else one
+    // streamed pass, in which each weight reads x in its own form (matmul_small_t_group).
+    const bool tiles = std::any_of(outs.begin(), outs.end(), [&](const MatmulOut& o) { return takes_bf16_dot(*o.W, T, act); });
+    if (T >= kBlasMinTokens || tiles) {
         for (const MatmulOut& o : outs) matmul_blas(o.out, x, *o.W, T, act);
         return;
     }
-    std::vector<float> rounded;
-    matmul_small_t_group(outs.empty() ? x : activations_for(*outs[0].W, x, T, act, rounded), T, outs);
+    matmul_small_t_group(x, T, outs, act);
 }
 
 // The prefill path (T >= kBlasMinTokens): OpenBLAS sgemm, with every product and sum of matmul_ref but in sgemm's
@@ -471,12 +504,13 @@ void matmul_blas(float* out, const float* x, const WeightView& W, int T, Activat
         matmul_bf16_dot(out, x, W, T);
         return;
     }
-    std::vector<float> rounded;
-    x = activations_for(W, x, T, act, rounded);
     if (T < kBlasMinTokens) {
-        matmul_small_t(out, x, W, T);
+        const MatmulOut one{out, &W};
+        matmul_small_t_group(x, T, {&one, 1}, act);
         return;
     }
+    std::vector<float> rounded;
+    x = activations_for(W, x, T, act, rounded);
     require_float_dtype(W.dtype);
     const int64_t block = sgemm_block_rows(W.cols);
     const int64_t blocks = (W.rows + block - 1) / block;

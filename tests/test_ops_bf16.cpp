@@ -167,6 +167,62 @@ TEST_CASE("bf16 activations: the vdpbf16ps kernel, threaded and in one thread, o
     CHECK_THROWS_WITH_AS(matmul_bf16_dot(threaded.data(), x.data(), W32, T), doctest::Contains("F32"), Error);
 }
 
+TEST_CASE("bf16 activations: a decoded token, streamed with vdpbf16ps, is bitwise that token in a prompt's tiles") {
+    Bf16DotSwitch dot;
+    std::mt19937 rng(31);
+    if (!dot.cpu_has()) {
+        std::vector<std::byte> bytes = bf16_weight(4, 64, rng);
+        const std::vector<uint16_t> xb(64, 0);
+        std::vector<float> out(4);
+        CHECK_THROWS_WITH_AS(bf16_stream_rows(out.data(), xb.data(), WeightView{bytes.data(), DType::BF16, 4, 64}, 1, 0, 4),
+                             doctest::Contains("AVX512-BF16"), Error);
+        return;
+    }
+    struct Shape {
+        int64_t rows, cols;
+    };
+    // Rows that leave some over after the four streams; widths below one step (31), with a masked last step (1541,
+    // 4100) and of whole steps (96, 12288).
+    for (const Shape sh : {Shape{37, 1541}, Shape{9, 4100}, Shape{64, 96}, Shape{6, 31}, Shape{21, 12288}}) {
+        std::vector<std::byte> bytes = bf16_weight(sh.rows, sh.cols, rng);
+        for (const bool misaligned : {false, true}) {
+            if (misaligned) std::memmove(bytes.data() + 1, bytes.data(), bytes.size() - 1);
+            const WeightView W{bytes.data() + (misaligned ? 1 : 0), DType::BF16, sh.rows, sh.cols};
+            // A prompt long enough for the tiles (matmul_bf16_dot); its first T tokens decoded as one call.
+            const int prompt_T = kBf16DotMinTokens + 1;
+            const std::vector<float> prompt_x = random_x(prompt_T, sh.cols, rng);
+            std::vector<float> tiles(static_cast<size_t>(prompt_T * sh.rows), std::nanf(""));
+            matmul_bf16_dot(tiles.data(), prompt_x.data(), W, prompt_T);
+            for (const int T : {1, 2, 3, 5, 7}) {
+                CAPTURE(sh.rows);
+                CAPTURE(sh.cols);
+                CAPTURE(misaligned);
+                CAPTURE(T);
+                std::vector<float> streamed(static_cast<size_t>(T * sh.rows), std::nanf("")), ref(streamed.size());
+                matmul_blas(streamed.data(), prompt_x.data(), W, T, Activations::BF16);
+                CHECK(std::memcmp(streamed.data(), tiles.data(), streamed.size() * sizeof(float)) == 0);
+                const std::vector<float> x(prompt_x.begin(), prompt_x.begin() + int64_t(T) * sh.cols);
+                matmul_ref(ref.data(), rounded(x).data(), W, T);
+                CHECK(nmse(streamed, ref) < tolerance::kNmseBlasVsRef);
+            }
+            // Any block of rows, in the calling thread, from bits converted once.
+            std::vector<uint16_t> xb(static_cast<size_t>(sh.cols));
+            to_bf16_bits(xb.data(), prompt_x.data(), sh.cols);
+            std::vector<float> part(static_cast<size_t>(sh.rows), std::nanf(""));
+            const int64_t mid = sh.rows / 3;
+            bf16_stream_rows(part.data(), xb.data(), W, 1, 0, mid);
+            bf16_stream_rows(part.data(), xb.data(), W, 1, mid, sh.rows);
+            CHECK(std::memcmp(part.data(), tiles.data(), part.size() * sizeof(float)) == 0);
+        }
+    }
+    // The streamed form is for bf16 weights only.
+    std::vector<float> w32(64, 0.5f);
+    const std::vector<uint16_t> xb(64, 0);
+    std::vector<float> out(1);
+    CHECK_THROWS_WITH_AS(bf16_stream_rows(out.data(), xb.data(), WeightView{reinterpret_cast<const std::byte*>(w32.data()), DType::F32, 1, 64}, 1, 0, 1),
+                         doctest::Contains("F32"), Error);
+}
+
 TEST_CASE("bf16 activations: a group of weights sharing the input equals one matmul per weight") {
     std::mt19937 rng(13);
     const int64_t cols = 96;

@@ -107,10 +107,10 @@ TEST_CASE("fast path: the branchless f16 conversion equals f16_to_f32 on all 655
 }
 
 TEST_CASE("fast path: decode (T < kBlasMinTokens) equals matmul_ref, all dtypes, odd shapes") {
-    // 4100 and 6144 columns: rows wide enough for the 16-lane kernel where the CPU has AVX-512 (decode_lanes).
+    // 2816, 4100 and 6144 columns: rows wide enough for the 16-lane kernel where the CPU has AVX-512 (decode_lanes).
     for (DType dtype : {DType::F32, DType::BF16, DType::F16})
         for (int T : {1, 2, 3, 4, 6, 7, 31})
-            for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {3, 5}, {17, 15}, {33, 513}, {70, 1536}, {5, 1041}, {19, 4100}, {9, 6144}})
+            for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {3, 5}, {17, 15}, {33, 513}, {70, 1536}, {5, 1041}, {13, 2816}, {19, 4100}, {9, 6144}})
                 check_against_ref(dtype, T, rows, cols);
     check_against_ref(DType::F32, 1, 37, 301, true);  // f32 not 4-byte aligned (checkpoints guarantee bytes only)
     check_against_ref(DType::F32, 1, 11, 4097, true);
@@ -118,12 +118,13 @@ TEST_CASE("fast path: decode (T < kBlasMinTokens) equals matmul_ref, all dtypes,
 
 TEST_CASE("fast path: the kernel's lanes depend on the row width and the CPU only") {
     std::vector<std::byte> w(16);
-    CHECK(decode_lanes(WeightView{w.data(), DType::BF16, 1, 4095}) == 8);
-    const int wide = decode_lanes(WeightView{w.data(), DType::BF16, 1, 4096});
+    CHECK(decode_lanes(WeightView{w.data(), DType::BF16, 1, 2048}) == 8);
+    CHECK(decode_lanes(WeightView{w.data(), DType::BF16, 1, 2559}) == 8);
+    const int wide = decode_lanes(WeightView{w.data(), DType::BF16, 1, 2560});
     CHECK((wide == 8 || wide == 16));
     CHECK(decode_lanes(WeightView{w.data(), DType::F16, 7, 20000}) == wide);
-    CHECK(decode_lanes(WeightView{w.data(), DType::F32, 100000, 4096}) == wide);
-    MESSAGE("rows of 4096 values or more decode with " << wide << " lanes on this CPU");
+    CHECK(decode_lanes(WeightView{w.data(), DType::F32, 100000, 2816}) == wide);
+    MESSAGE("rows of 2560 values or more decode with " << wide << " lanes on this CPU");
 }
 
 TEST_CASE("fast path: a token's result does not depend on how many tokens share the call") {
