@@ -371,7 +371,7 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
     j["layers"] = tc.num_hidden_layers;
     j["repetitions"] = reps;
     j["threads"] = omp_get_max_threads();
-    j["bf16_vdpbf16ps"] = have_bf16_dot();  // whether the bf16 backend multiplies prompts with vdpbf16ps here
+    j["bf16_vdpbf16ps"] = have_bf16_dot();  // whether the bf16 backend multiplies with vdpbf16ps here (prompts and decoded tokens)
     j["probes_compiled_in"] = bool(GEMMA4_PROBES);
     j["bandwidth_gb_s"] = bandwidth;
     j["bandwidth_buffer_bytes"] = limits.buffer_bytes();
@@ -473,7 +473,7 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
     if (std::find(backend_names.begin(), backend_names.end(), "bf16") != backend_names.end())
         std::printf("bf16: matmul inputs rounded to bf16, llama.cpp's arithmetic for bf16 weights (not the reference's);\n"
                     "%s; its fraction is of float32 sgemm peak, so it can pass 100%%\n",
-                    have_bf16_dot() ? "prompts multiplied with vdpbf16ps (two bf16 products per float32 lane)"
+                    have_bf16_dot() ? "prompts and decoded tokens multiplied with vdpbf16ps (two bf16 products per float32 lane)"
                                     : "vdpbf16ps not used (no AVX512-BF16, or GEMMA4_BF16_DOT=0): rounded inputs, float32 path");
     std::printf("RSS MiB: peak resident set while that backend ran (the weights are mapped: pages touched count; the\n"
                 "%lld MiB bandwidth buffer is freed before the model runs and is not in it)\n",
