@@ -81,7 +81,7 @@ void matmul_small_t_group(const float* x, int T, std::span<const MatmulOut> outs
 // (docs/performance.md, rounds 5 and 7).
 inline constexpr int kBf16DotMinTokens = 8;
 void round_to_bf16(float* out, const float* x, int64_t n);  // out[i] = x[i] rounded to bf16, as a float (out may be x)
-bool have_bf16_dot();  // the CPU has vdpbf16ps (AVX512-BF16) and it is enabled, so prompts take matmul_bf16_dot
+bool have_bf16_dot();  // the CPU has vdpbf16ps (AVX512-BF16) and it is enabled, so bf16 activations multiply with it
 // On by default where the CPU has it; off makes Activations::BF16 take the float32 path on the same CPU (tests compare
 // the two; GEMMA4_BF16_DOT=0 in the environment switches it off for a whole run). Not thread-safe: call between runs.
 void set_bf16_dot_enabled(bool enabled);

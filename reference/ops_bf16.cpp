@@ -188,13 +188,6 @@ const bool kHaveBf16Dot = __builtin_cpu_supports("avx512f") && __builtin_cpu_sup
 
 bool have_bf16_dot() { return kHaveBf16Dot && bf16_dot_enabled; }
 
-// x converted to bf16 bits once, then blocks of ~256 KiB of weight rows (a multiple of 6; at least 4 blocks per
-// thread, so that small weights still spread) handed out dynamically, as matmul_blas hands out its sgemm blocks. In
-// one thread (an expert inside the parallel loop over experts) the same blocks go one after the other: each block
-// stays in L2 while every token tile passes over it, so memory sees the weight once.
-// Why no packing: a dot-product tile needs none (both operands are read along K, as stored), and with the loops
-// unrolled it ran at 360 GFLOP/s on 2 Zen 4 cores, against ~380 for a packed kernel with broadcast inputs (prototype,
-// T = 512, E2B's q and gate shapes); the simpler one was kept.
 void to_bf16_bits(uint16_t* out, const float* x, int64_t n, bool one_thread) {
 #pragma omp parallel for if (!one_thread && n >= (int64_t(1) << 16))
     for (int64_t i = 0; i < n; ++i) out[i] = f32_to_bf16(x[i]);
@@ -216,6 +209,13 @@ void bf16_stream_rows(float* out, const uint16_t* xb, const WeightView& W, int T
     }
 }
 
+// x converted to bf16 bits once, then blocks of ~256 KiB of weight rows (a multiple of 6; at least 4 blocks per
+// thread, so that small weights still spread) handed out dynamically, as matmul_blas hands out its sgemm blocks. In
+// one thread (an expert inside the parallel loop over experts) the same blocks go one after the other: each block
+// stays in L2 while every token tile passes over it, so memory sees the weight once.
+// Why no packing: a dot-product tile needs none (both operands are read along K, as stored), and with the loops
+// unrolled it ran at 360 GFLOP/s on 2 Zen 4 cores, against ~380 for a packed kernel with broadcast inputs (prototype,
+// T = 512, E2B's q and gate shapes); the simpler one was kept.
 void matmul_bf16_dot(float* out, const float* x, const WeightView& W, int T, bool one_thread) {
     if (!kHaveBf16Dot) throw Error("matmul_bf16_dot: this CPU has no AVX512-BF16 (vdpbf16ps)");
     if (W.dtype != DType::BF16) throw Error(std::string("matmul_bf16_dot: weight dtype ") + dtype_name(W.dtype) + ", expected BF16");
