@@ -71,7 +71,7 @@ void matmul_small_t_group(const float* x, int T, std::span<const MatmulOut> outs
 // bf16 (round to nearest even, f32_to_bf16 in dtype.h); the products of two bf16 are exact in float32 and are summed
 // in float32, so only the order of the sums depends on the path:
 //   on a CPU with AVX512-BF16 (have_bf16_dot), vdpbf16ps: T >= kBf16DotMinTokens in tiles (matmul_bf16_dot), fewer
-//   tokens (a decoded token) streamed (bf16_stream_rows, in matmul_small_t_group's blocks). Each output is the same
+//   tokens (a decoded token) streamed (bf16_stream_rows, in matmul_small_t_group's pieces). Each output is the same
 //   sequence of vdpbf16ps steps either way, so a token's result does not depend on how many tokens share the call;
 //   otherwise the rounded input goes through the float32 fast path above (sgemm, matmul_small_t): any CPU runs it.
 // Weights of other dtypes multiply x as it is.
@@ -88,11 +88,24 @@ void set_bf16_dot_enabled(bool enabled);
 // out[T, W.rows] = bf16(x)[T, in] · Wᵀ for a bf16 W with vdpbf16ps; threaded over blocks of rows, or rows [0, W.rows)
 // in the calling thread with one_thread. Throws unless the CPU has AVX512-BF16 and W is bf16.
 void matmul_bf16_dot(float* out, const float* x, const WeightView& W, int T, bool one_thread = false);
-// The pieces of the streamed form: x[n] as bf16 bits (round to nearest even; threaded for large n unless one_thread),
-// and rows [o0, o1) of out[T, W.rows] = xb[T, in] · Wᵀ in the calling thread, four rows side by side (throws like
+// What one call of a streamed decode kernel reads (matmul_small_t_group hands these out). Rows [o0, o1) are cut into
+// as many contiguous parts as the kernel reads side by side (its streams), and the call reads piece `piece` of
+// `pieces` of every part; the few rows the cut leaves over go with the last piece. Consecutive pieces continue the
+// same streams, so a thread can read a long run of rows piece by piece while another takes pieces from its far end.
+// {o0, o1} alone is the whole run in one call.
+struct RowPiece {
+    int64_t o0 = 0, o1 = 0;
+    int64_t piece = 0, pieces = 1;
+    // Steps [first_step, end_step) of parts `per` rows long: row o0 + q + r·per of part r at step q.
+    int64_t first_step(int64_t per) const { return per * piece / pieces; }
+    int64_t end_step(int64_t per) const { return per * (piece + 1) / pieces; }
+    bool last() const { return piece + 1 == pieces; }
+};
+// The parts of the streamed form: x[n] as bf16 bits (round to nearest even; threaded for large n unless one_thread),
+// and a RowPiece (above) of out[T, W.rows] = xb[T, in] · Wᵀ in the calling thread, four rows side by side (throws like
 // matmul_bf16_dot where the kernel is missing).
 void to_bf16_bits(uint16_t* out, const float* x, int64_t n, bool one_thread = false);
-void bf16_stream_rows(float* out, const uint16_t* xb, const WeightView& W, int T, int64_t o0, int64_t o1);
+void bf16_stream_rows(float* out, const uint16_t* xb, const WeightView& W, int T, const RowPiece& rows);
 
 // RMSNorm over the last dim (Gemma4RMSNorm): y = x · (mean(x²) + eps)^(-1/2) · w. The weight multiplies directly
 // (not 1 + w as in Gemma 1-3); w == nullptr is the weightless form (v_norm, router norm, projector norm).

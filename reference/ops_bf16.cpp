@@ -14,7 +14,7 @@
 //   matmul_bf16_dot  — vdpbf16ps in tiles of 4 tokens × 6 rows, for T >= kBf16DotMinTokens (8) on a CPU with
 //                      AVX512-BF16 (have_bf16_dot).
 //   bf16_stream_rows — vdpbf16ps for fewer tokens (a decoded token) on the same CPU: four rows read side by side, in
-//                      the blocks of ops_fast.cpp's decode pass (matmul_small_t_group). The same steps per output as
+//                      the pieces of ops_fast.cpp's decode pass (matmul_small_t_group). The same steps per output as
 //                      the tiles, so both give a token bitwise the same result.
 //                      GEMMA4_BF16_DOT=0 in the environment, or set_bf16_dot_enabled(false), sends both through the
 //                      path below.
@@ -169,16 +169,17 @@ G4_BF16_TARGET inline void dot_streams(float* out, int64_t ldo, const uint16_t* 
         for (int r = 0; r < R; ++r) out[t * ldo + o0 + r * stride] = _mm512_reduce_add_ps(acc[t][r]);
 }
 
-// Rows [o0, o1) for tokens [t0, t0 + NT): the block cut into R contiguous parts read side by side, then the rows left
-// over one at a time.
+// Piece p of rows for tokens [t0, t0 + NT): the rows cut into R contiguous parts read side by side (RowPiece, ops.h),
+// then, with the last piece, the rows left over one at a time.
 template <int NT, int R>
 G4_BF16_TARGET void stream_block(float* out, const uint16_t* xb, const uint16_t* w, int64_t K, int64_t N, int t0,
-                                 int64_t o0, int64_t o1) {
+                                 const RowPiece& p) {
     float* o = out + int64_t(t0) * N;
     const uint16_t* x = xb + int64_t(t0) * K;
-    const int64_t per = (o1 - o0) / R;
-    for (int64_t q = 0; q < per; ++q) dot_streams<NT, R>(o, N, x, w, K, o0 + q, per);
-    for (int64_t r = o0 + R * per; r < o1; ++r) dot_streams<NT, 1>(o, N, x, w, K, r, 0);
+    const int64_t per = (p.o1 - p.o0) / R;
+    for (int64_t q = p.first_step(per); q < p.end_step(per); ++q) dot_streams<NT, R>(o, N, x, w, K, p.o0 + q, per);
+    if (p.last())
+        for (int64_t r = p.o0 + R * per; r < p.o1; ++r) dot_streams<NT, 1>(o, N, x, w, K, r, 0);
 }
 
 const bool kHaveBf16Dot = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -195,16 +196,16 @@ void to_bf16_bits(uint16_t* out, const float* x, int64_t n, bool one_thread) {
 
 // Four streams per thread for any token count: with NT tokens the kernel holds 4·NT accumulators, 4 weights and one
 // input (at most 21 of the 32 vector registers).
-void bf16_stream_rows(float* out, const uint16_t* xb, const WeightView& W, int T, int64_t o0, int64_t o1) {
+void bf16_stream_rows(float* out, const uint16_t* xb, const WeightView& W, int T, const RowPiece& rows) {
     if (!kHaveBf16Dot) throw Error("bf16_stream_rows: this CPU has no AVX512-BF16 (vdpbf16ps)");
     if (W.dtype != DType::BF16) throw Error(std::string("bf16_stream_rows: weight dtype ") + dtype_name(W.dtype) + ", expected BF16");
     const uint16_t* w = reinterpret_cast<const uint16_t*>(W.data);  // byte-aligned: unaligned vector loads only
     for (int t0 = 0; t0 < T; t0 += 4) {
         switch (std::min(4, T - t0)) {
-            case 1: stream_block<1, 4>(out, xb, w, W.cols, W.rows, t0, o0, o1); break;
-            case 2: stream_block<2, 4>(out, xb, w, W.cols, W.rows, t0, o0, o1); break;
-            case 3: stream_block<3, 4>(out, xb, w, W.cols, W.rows, t0, o0, o1); break;
-            default: stream_block<4, 4>(out, xb, w, W.cols, W.rows, t0, o0, o1); break;
+            case 1: stream_block<1, 4>(out, xb, w, W.cols, W.rows, t0, rows); break;
+            case 2: stream_block<2, 4>(out, xb, w, W.cols, W.rows, t0, rows); break;
+            case 3: stream_block<3, 4>(out, xb, w, W.cols, W.rows, t0, rows); break;
+            default: stream_block<4, 4>(out, xb, w, W.cols, W.rows, t0, rows); break;
         }
     }
 }
@@ -247,7 +248,7 @@ void to_bf16_bits(uint16_t* out, const float* x, int64_t n, bool) {
     for (int64_t i = 0; i < n; ++i) out[i] = f32_to_bf16(x[i]);
 }
 
-void bf16_stream_rows(float*, const uint16_t*, const WeightView&, int, int64_t, int64_t) {
+void bf16_stream_rows(float*, const uint16_t*, const WeightView&, int, const RowPiece&) {
     throw Error("bf16_stream_rows: built without the AVX512-BF16 kernel (x86-64 GCC or Clang only)");
 }
 

@@ -12,6 +12,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -245,29 +246,30 @@ G4_INLINE void dot_rows(float* out, const float* x, const std::byte* w, int64_t 
         }
 }
 
-// Rows [o0, o1) for tokens [t0, t0 + NT): the block cut into R contiguous parts read side by side (dot_rows), then
-// the few rows left over one at a time.
+// Piece p of rows for tokens [t0, t0 + NT): the rows cut into R contiguous parts read side by side (dot_rows; RowPiece
+// in ops.h), then, with the last piece, the few rows left over one at a time.
 template <class Weights, int L, int NT, int R>
-G4_INLINE void rows_in_streams(float* out, const float* x, const WeightView& W, int t0, int64_t o0, int64_t o1) {
-    const int64_t per = (o1 - o0) / R;
-    if (R > 1)
-        for (int64_t r = 0; r < per; ++r) dot_rows<Weights, L, NT, R>(out, x, W.data, W.cols, W.rows, t0, o0 + r, per);
-    for (int64_t o = o0 + (R > 1 ? R * per : 0); o < o1; ++o) dot_rows<Weights, L, NT, 1>(out, x, W.data, W.cols, W.rows, t0, o, 0);
+G4_INLINE void rows_in_streams(float* out, const float* x, const WeightView& W, int t0, const RowPiece& p) {
+    const int64_t per = (p.o1 - p.o0) / R;
+    for (int64_t q = p.first_step(per); q < p.end_step(per); ++q)
+        dot_rows<Weights, L, NT, R>(out, x, W.data, W.cols, W.rows, t0, p.o0 + q, per);
+    if (p.last())
+        for (int64_t o = p.o0 + R * per; o < p.o1; ++o) dot_rows<Weights, L, NT, 1>(out, x, W.data, W.cols, W.rows, t0, o, 0);
 }
 
-// All T tokens for rows [o0, o1): tiles of up to four tokens (the row block, a few hundred KiB, stays in L2 between
-// tiles, so memory still sees each weight once). The accumulators, 2·NT·R vectors, must stay within the registers:
+// All T tokens for piece p: tiles of up to four tokens (the piece, ~128 KiB, stays in L2 between tiles, so memory
+// still sees each weight once). The accumulators, 2·NT·R vectors, must stay within the registers:
 // with 8 lanes (16 registers) four streams per thread for one token, two for two, one for three or four; with 16
 // lanes (AVX-512: 32 registers) eight, four, two and two.
 template <class Weights, int L>
-G4_INLINE void rows_all_tokens(float* out, const float* x, const WeightView& W, int T, int64_t o0, int64_t o1) {
+G4_INLINE void rows_all_tokens(float* out, const float* x, const WeightView& W, int T, const RowPiece& p) {
     constexpr int S = L / 8;  // stream multiplier
     for (int t0 = 0; t0 < T; t0 += 4) {
         switch (std::min(4, T - t0)) {
-            case 1: rows_in_streams<Weights, L, 1, 4 * S>(out, x, W, t0, o0, o1); break;
-            case 2: rows_in_streams<Weights, L, 2, 2 * S>(out, x, W, t0, o0, o1); break;
-            case 3: rows_in_streams<Weights, L, 3, 1 * S>(out, x, W, t0, o0, o1); break;
-            default: rows_in_streams<Weights, L, 4, 1 * S>(out, x, W, t0, o0, o1); break;
+            case 1: rows_in_streams<Weights, L, 1, 4 * S>(out, x, W, t0, p); break;
+            case 2: rows_in_streams<Weights, L, 2, 2 * S>(out, x, W, t0, p); break;
+            case 3: rows_in_streams<Weights, L, 3, 1 * S>(out, x, W, t0, p); break;
+            default: rows_in_streams<Weights, L, 4, 1 * S>(out, x, W, t0, p); break;
         }
     }
 }
@@ -308,19 +310,19 @@ const float* decode_x_layout(const WeightView& W, const float* x, int T, std::ve
 }
 
 template <int L>
-G4_INLINE void small_t_rows_body(float* out, const float* x, const WeightView* W, int T, int64_t o0, int64_t o1) {
+G4_INLINE void small_t_rows_body(float* out, const float* x, const WeightView* W, int T, const RowPiece* p) {
     switch (W->dtype) {
-        case DType::F32: rows_all_tokens<F32Weights, L>(out, x, *W, T, o0, o1); break;
-        case DType::BF16: rows_all_tokens<BF16Weights, L>(out, x, *W, T, o0, o1); break;
-        default: rows_all_tokens<F16Weights, L>(out, x, *W, T, o0, o1); break;
+        case DType::F32: rows_all_tokens<F32Weights, L>(out, x, *W, T, *p); break;
+        case DType::BF16: rows_all_tokens<BF16Weights, L>(out, x, *W, T, *p); break;
+        default: rows_all_tokens<F16Weights, L>(out, x, *W, T, *p); break;
     }
 }
 
-// Rows [o0, o1) of the decode kernel in the calling thread, x in decode_x_layout: 16 lanes where decode_lanes says so,
-// else 8 (AVX2 where the CPU has it).
-void small_t_rows(float* out, const float* x, const WeightView& W, int T, int64_t o0, int64_t o1) {
-    if (decode_lanes(W) == 16) run_avx512<small_t_rows_body<16>>(out, x, &W, T, o0, o1);
-    else run_best<small_t_rows_body<8>>(out, x, &W, T, o0, o1);
+// Piece p of the decode kernel in the calling thread, x in decode_x_layout: 16 lanes where decode_lanes says so, else
+// 8 (AVX2 where the CPU has it).
+void small_t_rows(float* out, const float* x, const WeightView& W, int T, const RowPiece& p) {
+    if (decode_lanes(W) == 16) run_avx512<small_t_rows_body<16>>(out, x, &W, T, &p);
+    else run_best<small_t_rows_body<8>>(out, x, &W, T, &p);
 }
 
 // Output rows [o0, o0 + rows) by sgemm: the weight rows converted to float32 into w_block (f32 weights aligned to 4
@@ -353,7 +355,7 @@ const float* activations_for(const WeightView& W, const float* x, int T, Activat
 bool bf16_dot_for(const WeightView& W, Activations act) {
     return act == Activations::BF16 && W.dtype == DType::BF16 && have_bf16_dot();
 }
-// ... in tiles: kBf16DotMinTokens tokens or more (fewer go through the decode blocks, streamed).
+// ... in tiles: kBf16DotMinTokens tokens or more (fewer go through the decode pass, streamed).
 bool takes_bf16_dot(const WeightView& W, int T, Activations act) { return bf16_dot_for(W, act) && T >= kBf16DotMinTokens; }
 
 // The whole matmul in the calling thread (one expert inside a parallel loop over experts).
@@ -365,14 +367,14 @@ void matmul_one_thread(float* out, const float* x, const WeightView& W, int T, s
     if (T < kBlasMinTokens && bf16_dot_for(W, act)) {
         std::vector<uint16_t> xb(static_cast<size_t>(int64_t(T) * W.cols));
         to_bf16_bits(xb.data(), x, int64_t(T) * W.cols, /*one_thread=*/true);
-        bf16_stream_rows(out, xb.data(), W, T, 0, W.rows);
+        bf16_stream_rows(out, xb.data(), W, T, {0, W.rows});
         return;
     }
     std::vector<float> rounded;
     x = activations_for(W, x, T, act, rounded);
     if (T < kBlasMinTokens) {
         std::vector<float> x_layout;
-        small_t_rows(out, decode_x_layout(W, x, T, x_layout), W, T, 0, W.rows);
+        small_t_rows(out, decode_x_layout(W, x, T, x_layout), W, T, {0, W.rows});
         return;
     }
     const int64_t block = sgemm_block_rows(W.cols);
@@ -394,23 +396,78 @@ struct OpenBlasSingleThread {
 
 }  // namespace
 
-// The decode fast path (T <= kBlasMinTokens). The rows go out in blocks of up to 4 MiB of weight (a multiple of
-// four rows; fewer rows for small passes, so that every thread gets several blocks), handed to the threads
-// dynamically: on a shared machine a thread that loses its core for a while holds up the others by one block, not by
-// half the matrix. Each block is read as four streams at once for one token (rows_all_tokens). Every block restarts
-// the hardware's stream prefetch: on a Zen 4 machine reading ~60 GB/s, 512 KiB blocks read a large matrix at ~0.90
-// of a one-stream sum and 4 MiB blocks at ~0.99 (docs/performance.md, round 4).
-constexpr int64_t kDecodeBlockKiB = 4096;
+// The decode fast path (T <= kBlasMinTokens): one parallel pass over the weights of a matmul (or of a group sharing
+// its input), scheduled like this:
+//  - The weights' rows, end to end, are cut into one contiguous share per thread, equal in bytes (cuts fall on
+//    multiples of kShareRowAlign rows). A thread reads its share as long streams (RowPiece, ops.h), taking it piece
+//    by piece (about kPieceBytes each) from its front.
+//  - A thread whose share is done takes pieces from the far end of the others' shares. On a shared machine a thread
+//    that loses its core holds up the pass by one piece; and the threads, which share the memory bus, finish together.
+//  - Why (docs/performance.md, round 8): with dynamic blocks of an eighth of the pass (the schedule before this one),
+//    the last blocks left one thread reading alone. In a stand-alone probe at ~55 GB/s the shares read E2B-sized
+//    passes 4-12 points of a one-stream sum faster (0.75 MiB 0.60 -> 0.73, 6 MiB 0.84 -> 0.87-0.89, 36 MiB
+//    0.81 -> 0.85-0.87), and one contiguous half per thread without the taking was no better than the blocks. In the
+//    model, timed against the old schedule call by call, the small passes gained most (in the fastest pairs 0.75 MiB
+//    6-7 % less time, 6 MiB 1.5-7 %), the 72 MiB ones nothing. And a piece (~128 KiB) stays in L2 while every tile of a short
+//    prompt (2-31 tokens, the blas backend) passes over it, where a 4 MiB block did not: E2B-4L prefill of 8 tokens
+//    ran 1.4-2.2x faster.
+//  Each row is computed by the same call whatever the cut, so outputs do not depend on it (tests/test_ops_fast.cpp).
+constexpr int64_t kPieceBytes = int64_t(128) << 10;
+constexpr int64_t kShareRowAlign = 8;  // the most streams a decode kernel reads side by side
 
 namespace {
-// Rows per block of W in a decode pass that reads pass_bytes of weight in all (W alone, or a group sharing its input).
-int64_t decode_rows_per_block(const WeightView& W, int64_t pass_bytes) {
-    const int64_t row_bytes = std::max<int64_t>(1, W.cols * static_cast<int64_t>(dtype_size(W.dtype)));
-    const int64_t blocks_wanted = 4 * int64_t(omp_get_max_threads());
-    const int64_t block_bytes = std::min(int64_t(kDecodeBlockKiB) << 10, (pass_bytes + blocks_wanted - 1) / blocks_wanted);
-    int64_t rows = std::min(W.rows, block_bytes / row_bytes);
-    if (rows >= 4) rows -= rows % 4;  // whole streams: no rows left over for one stream
-    return std::max<int64_t>(1, rows);
+// One pass's pieces, in share order, and each share's remaining [front, back) packed in one atomic word.
+struct PassPiece {
+    int32_t part;  // index into the pass's weights
+    RowPiece rows;
+};
+struct alignas(64) Share {  // a cache line each, so that the threads' takes do not contend
+    std::atomic<uint64_t> ends{0};  // front (low 32 bits) and back (high 32 bits), indexes into the pieces
+};
+uint64_t pack_ends(uint64_t front, uint64_t back) { return front | (back << 32); }
+
+// The next piece of a share: its front for the owner, its back for a thread helping out; -1 when none is left.
+// Relaxed order is enough: each piece writes its own outputs, and the end of the parallel region orders them.
+int64_t take_piece(Share& share, bool from_front) {
+    uint64_t ends = share.ends.load(std::memory_order_relaxed);
+    for (;;) {
+        const uint64_t front = ends & 0xffffffffu, back = ends >> 32;
+        if (front >= back) return -1;
+        const uint64_t next = from_front ? pack_ends(front + 1, back) : pack_ends(front, back - 1);
+        if (share.ends.compare_exchange_weak(ends, next, std::memory_order_relaxed)) return int64_t(from_front ? front : back - 1);
+    }
+}
+
+// Cuts the pass (weights of row_bytes[i] bytes a row, rows[i] rows) into `threads` shares and the shares into pieces.
+void plan_pass(std::span<const int64_t> rows, std::span<const int64_t> row_bytes, int threads, std::vector<PassPiece>& pieces,
+               std::vector<Share>& shares) {
+    int64_t total = 0;
+    for (size_t i = 0; i < rows.size(); ++i) total += rows[i] * row_bytes[i];
+    pieces.clear();
+    int64_t start = 0;  // the pass's byte offset of weight i's first row
+    std::vector<int64_t> cut(rows.size(), 0);  // per weight: the first row of the current share
+    for (int t = 0; t < threads; ++t) {
+        const int64_t share_end = total * (t + 1) / threads;
+        const size_t first_piece = pieces.size();
+        start = 0;
+        for (size_t i = 0; i < rows.size(); ++i) {
+            int64_t end_row = rows[i];  // where share t stops in weight i
+            if (share_end < start + rows[i] * row_bytes[i]) {
+                end_row = std::max<int64_t>(0, share_end - start) / row_bytes[i];
+                end_row = std::min(rows[i], end_row - end_row % kShareRowAlign);
+            }
+            if (t + 1 == threads) end_row = rows[i];
+            const int64_t o0 = cut[i], o1 = std::max(o0, end_row);
+            if (o1 > o0) {
+                const int64_t n = std::clamp<int64_t>((o1 - o0) * row_bytes[i] / kPieceBytes, 1,
+                                                      std::max<int64_t>(1, (o1 - o0) / kShareRowAlign));
+                for (int64_t j = 0; j < n; ++j) pieces.push_back({int32_t(i), RowPiece{o0, o1, j, n}});
+            }
+            cut[i] = o1;
+            start += rows[i] * row_bytes[i];
+        }
+        shares[size_t(t)].ends.store(pack_ends(first_piece, pieces.size()), std::memory_order_relaxed);
+    }
 }
 }  // namespace
 
@@ -419,40 +476,33 @@ void matmul_small_t(float* out, const float* x, const WeightView& W, int T) {
     matmul_small_t_group(x, T, {&one, 1});
 }
 
-// Several weights of one input (q, k, v; gate, up) in one parallel pass: the blocks of all of them go into one list,
-// handed out as above. The threads then wait for each other once per group instead of once per weight (on the last
-// blocks of a matrix one thread idles; libgomp's waiting was ~2 % of a decoded E2B token in perf), and a small weight
-// such as E2B's k or v (0.75 MiB) is read in blocks sized for the whole pass rather than cut into eight short ones.
-// A small gain: full E2B decode 0.2-1.2 points of roofline ahead in 3 of 3 alternated pairs (docs/performance.md).
+// Several weights of one input (q, k, v; gate, up) in one parallel pass: the threads then wait for each other once per
+// group instead of once per weight (libgomp's waiting was ~2 % of a decoded E2B token in perf), and a small weight such
+// as E2B's k or v (0.75 MiB) is read inside a long share rather than cut up by itself. A small gain when it came in:
+// full E2B decode 0.2-1.2 points of roofline ahead in 3 of 3 alternated pairs (docs/performance.md).
 // Every row is computed by the same call as in matmul_small_t, so the outputs are bitwise those of one matmul per weight.
 // With bf16 activations a bf16 weight reads x as bf16 bits with vdpbf16ps where the CPU has it (bf16_stream_rows),
 // else x rounded to bf16 as floats; weights of other dtypes read x as it is.
 void matmul_small_t_group(const float* x, int T, std::span<const MatmulOut> outs, Activations act) {
     if (T > kBlasMinTokens) throw Error("matmul_small_t: T = " + std::to_string(T) + " > kBlasMinTokens");
-    int64_t pass_bytes = 0;
-    for (const MatmulOut& o : outs) {
-        require_float_dtype(o.W->dtype);
-        pass_bytes += o.W->rows * o.W->cols * static_cast<int64_t>(dtype_size(o.W->dtype));
-    }
     struct Part {
         const WeightView* W;
         float* out;
         const float* x;     // in W's layout (decode_x_layout), or
         const uint16_t* xb; // bf16 bits for vdpbf16ps (bf16_dot_for)
-        int64_t rows_per_block, first_block, end_block;
     };
     const int64_t n = int64_t(T) * (outs.empty() ? 0 : outs[0].W->cols);
     std::vector<float> rounded;
     std::vector<uint16_t> bits;
     std::vector<std::vector<float>> x_layouts(outs.size());
     std::vector<Part> parts;
-    int64_t blocks = 0;
+    std::vector<int64_t> rows, row_bytes;
     for (size_t i = 0; i < outs.size(); ++i) {
         const WeightView& W = *outs[i].W;
-        const int64_t rows_per_block = decode_rows_per_block(W, pass_bytes);
-        const int64_t first = blocks;
-        blocks += (W.rows + rows_per_block - 1) / rows_per_block;
-        Part part{&W, outs[i].out, nullptr, nullptr, rows_per_block, first, blocks};
+        require_float_dtype(W.dtype);
+        rows.push_back(W.rows);
+        row_bytes.push_back(std::max<int64_t>(1, W.cols * static_cast<int64_t>(dtype_size(W.dtype))));
+        Part part{&W, outs[i].out, nullptr, nullptr};
         if (bf16_dot_for(W, act)) {
             if (bits.empty()) {
                 bits.resize(static_cast<size_t>(n));
@@ -466,14 +516,23 @@ void matmul_small_t_group(const float* x, int T, std::span<const MatmulOut> outs
         }
         parts.push_back(part);
     }
-#pragma omp parallel for schedule(dynamic)
-    for (int64_t b = 0; b < blocks; ++b) {
-        size_t p = 0;
-        while (b >= parts[p].end_block) ++p;
-        const Part& part = parts[p];
-        const int64_t o0 = (b - part.first_block) * part.rows_per_block, o1 = std::min(part.W->rows, o0 + part.rows_per_block);
-        if (part.xb) bf16_stream_rows(part.out, part.xb, *part.W, T, o0, o1);
-        else small_t_rows(part.out, part.x, *part.W, T, o0, o1);
+    const int threads = omp_get_max_threads();
+    std::vector<PassPiece> pieces;
+    std::vector<Share> shares(static_cast<size_t>(threads));
+    plan_pass(rows, row_bytes, threads, pieces, shares);
+    auto run = [&](int64_t i) {
+        const PassPiece& piece = pieces[size_t(i)];
+        const Part& part = parts[size_t(piece.part)];
+        if (part.xb) bf16_stream_rows(part.out, part.xb, *part.W, T, piece.rows);
+        else small_t_rows(part.out, part.x, *part.W, T, piece.rows);
+    };
+#pragma omp parallel num_threads(threads)
+    {
+        // A team smaller than planned leaves some shares without an owner; the others take all of their pieces.
+        const int me = omp_get_thread_num();
+        for (int64_t i; (i = take_piece(shares[size_t(me)], true)) >= 0;) run(i);
+        for (int k = 1; k < threads; ++k)
+            for (int64_t i; (i = take_piece(shares[size_t((me + k) % threads)], false)) >= 0;) run(i);
     }
 }
 

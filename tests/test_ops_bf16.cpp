@@ -174,7 +174,7 @@ TEST_CASE("bf16 activations: a decoded token, streamed with vdpbf16ps, is bitwis
         std::vector<std::byte> bytes = bf16_weight(4, 64, rng);
         const std::vector<uint16_t> xb(64, 0);
         std::vector<float> out(4);
-        CHECK_THROWS_WITH_AS(bf16_stream_rows(out.data(), xb.data(), WeightView{bytes.data(), DType::BF16, 4, 64}, 1, 0, 4),
+        CHECK_THROWS_WITH_AS(bf16_stream_rows(out.data(), xb.data(), WeightView{bytes.data(), DType::BF16, 4, 64}, 1, {0, 4}),
                              doctest::Contains("AVX512-BF16"), Error);
         return;
     }
@@ -205,13 +205,14 @@ TEST_CASE("bf16 activations: a decoded token, streamed with vdpbf16ps, is bitwis
                 matmul_ref(ref.data(), rounded(x).data(), W, T);
                 CHECK(nmse(streamed, ref) < tolerance::kNmseBlasVsRef);
             }
-            // Any block of rows, in the calling thread, from bits converted once.
+            // Any run of rows, in the calling thread, from bits converted once: whole, or piece by piece in any order
+            // (the last piece takes the rows the four streams leave over).
             std::vector<uint16_t> xb(static_cast<size_t>(sh.cols));
             to_bf16_bits(xb.data(), prompt_x.data(), sh.cols);
             std::vector<float> part(static_cast<size_t>(sh.rows), std::nanf(""));
             const int64_t mid = sh.rows / 3;
-            bf16_stream_rows(part.data(), xb.data(), W, 1, 0, mid);
-            bf16_stream_rows(part.data(), xb.data(), W, 1, mid, sh.rows);
+            bf16_stream_rows(part.data(), xb.data(), W, 1, {0, mid});
+            for (const int64_t piece : {2, 0, 1}) bf16_stream_rows(part.data(), xb.data(), W, 1, {mid, sh.rows, piece, 3});
             CHECK(std::memcmp(part.data(), tiles.data(), part.size() * sizeof(float)) == 0);
         }
     }
@@ -219,7 +220,7 @@ TEST_CASE("bf16 activations: a decoded token, streamed with vdpbf16ps, is bitwis
     std::vector<float> w32(64, 0.5f);
     const std::vector<uint16_t> xb(64, 0);
     std::vector<float> out(1);
-    CHECK_THROWS_WITH_AS(bf16_stream_rows(out.data(), xb.data(), WeightView{reinterpret_cast<const std::byte*>(w32.data()), DType::F32, 1, 64}, 1, 0, 1),
+    CHECK_THROWS_WITH_AS(bf16_stream_rows(out.data(), xb.data(), WeightView{reinterpret_cast<const std::byte*>(w32.data()), DType::F32, 1, 64}, 1, {0, 1}),
                          doctest::Contains("F32"), Error);
 }
 

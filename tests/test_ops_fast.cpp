@@ -3,6 +3,7 @@
 // three weight dtypes; the branchless f16 conversion of the fast path against dtype.h's definition; and the
 // vectorised gelu ops against gelu_tanh.
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <bit>
@@ -44,6 +45,16 @@ std::vector<std::byte> random_weight(DType dtype, int64_t rows, int64_t cols, st
     }
     return bytes;
 }
+
+// Random weights of the given dtypes and row counts, all `cols` wide (bytes holds them; views point into it).
+struct RandomWeights {
+    std::vector<std::vector<std::byte>> bytes;
+    std::vector<WeightView> views;
+    RandomWeights(const std::vector<std::pair<DType, int64_t>>& shapes, int64_t cols, std::mt19937& rng) {
+        for (auto [dtype, rows] : shapes) bytes.push_back(random_weight(dtype, rows, cols, rng));
+        for (size_t i = 0; i < shapes.size(); ++i) views.push_back(WeightView{bytes[i].data(), shapes[i].first, shapes[i].second, cols});
+    }
+};
 
 void check_against_ref(DType dtype, int T, int64_t rows, int64_t cols, bool misaligned = false) {
     CAPTURE(dtype_name(dtype));
@@ -153,9 +164,10 @@ TEST_CASE("fast path: a token's result does not depend on how many tokens share 
         }
 }
 
-TEST_CASE("fast path: decode reads a block as four streams; every row gets the same result wherever it falls") {
-    // Large enough for full 512 KiB blocks (each cut into four streams; odd row counts leave rows over), then each
-    // row again as a 1-row matrix (the one-stream path): the additions are the same sequence, so the floats are equal.
+TEST_CASE("fast path: decode reads a share as four streams; every row gets the same result wherever it falls") {
+    // Large enough for many pieces per thread's share (each share cut into four or eight streams; odd row counts leave
+    // rows over), then each row again as a 1-row matrix (the one-stream path): the additions are the same sequence, so
+    // the floats are equal.
     for (DType dtype : {DType::F32, DType::BF16, DType::F16})
         for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1003, 200}, {4099, 1536}, {22, 20000}}) {
             CAPTURE(dtype_name(dtype));
@@ -178,6 +190,56 @@ TEST_CASE("fast path: decode reads a block as four streams; every row gets the s
         }
 }
 
+TEST_CASE("fast path: a decode pass gives the same floats for any team size, and a smaller team than planned") {
+    // matmul_small_t_group cuts the pass into one share per thread (omp_get_max_threads) and lets the threads take
+    // pieces from each other's shares. 1, 2, 3 and 7 threads cut it differently; inside a parallel region (no nested
+    // teams) one thread meets a plan for several and must take every piece itself. A row left out stays NaN.
+    const int64_t cols = 1536;
+    std::mt19937 rng(11);
+    const RandomWeights weights({{DType::BF16, 901}, {DType::F32, 6}, {DType::BF16, 77}}, cols, rng);
+    const std::vector<WeightView>& views = weights.views;
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    for (const int T : {1, 3}) {
+        std::vector<float> x(static_cast<size_t>(T * cols));
+        for (float& v : x) v = dist(rng);
+        auto run = [&](std::vector<std::vector<float>>& outs_data) {
+            std::vector<MatmulOut> outs;
+            outs_data.clear();
+            for (const WeightView& W : views) outs_data.emplace_back(static_cast<size_t>(T * W.rows), std::nanf(""));
+            for (size_t i = 0; i < views.size(); ++i) outs.push_back({outs_data[i].data(), &views[i]});
+            matmul_small_t_group(x.data(), T, outs);
+        };
+        const int saved = omp_get_max_threads();
+        omp_set_num_threads(1);
+        std::vector<std::vector<float>> one_thread, other;
+        run(one_thread);
+        std::vector<float> ref(static_cast<size_t>(T * views[0].rows));
+        matmul_ref(ref.data(), x.data(), views[0], T);
+        CHECK(nmse(one_thread[0], ref) < tolerance::kNmseBlasVsRef);
+        auto differ = [&](const std::vector<std::vector<float>>& a) {
+            int n = 0;
+            for (size_t i = 0; i < a.size(); ++i)
+                for (size_t k = 0; k < a[i].size(); ++k)
+                    if (std::bit_cast<uint32_t>(a[i][k]) != std::bit_cast<uint32_t>(one_thread[i][k])) ++n;
+            return n;
+        };
+        for (const int threads : {2, 3, 7}) {
+            CAPTURE(T);
+            CAPTURE(threads);
+            omp_set_num_threads(threads);
+            run(other);
+            CHECK(differ(other) == 0);
+#pragma omp parallel num_threads(2)
+            {
+#pragma omp single
+                run(other);  // a nested region: a team of one, planned for `threads`
+            }
+            CHECK(differ(other) == 0);
+        }
+        omp_set_num_threads(saved);
+    }
+}
+
 TEST_CASE("fast path: a group of matmuls of one input gives bitwise what one matmul per weight gives") {
     // q, k, v-like weights of mixed dtypes and sizes (one large enough for full blocks, one of a few rows), as one
     // matmul_group call on the Blas backend (decode: one pass over all three; prefill: sgemm per weight) and on the
@@ -186,11 +248,8 @@ TEST_CASE("fast path: a group of matmuls of one input gives bitwise what one mat
     for (const int64_t cols : {int64_t(1041), int64_t(4100)}) {
         CAPTURE(cols);
         std::mt19937 rng(7);
-        const std::vector<std::pair<DType, int64_t>> shapes = {{DType::BF16, 600}, {DType::F16, 5}, {DType::F32, 37}};
-        std::vector<std::vector<std::byte>> bytes;
-        std::vector<WeightView> views;
-        for (auto [dtype, rows] : shapes) bytes.push_back(random_weight(dtype, rows, cols, rng));
-        for (size_t i = 0; i < shapes.size(); ++i) views.push_back(WeightView{bytes[i].data(), shapes[i].first, shapes[i].second, cols});
+        const RandomWeights weights({{DType::BF16, 600}, {DType::F16, 5}, {DType::F32, 37}}, cols, rng);
+        const std::vector<WeightView>& views = weights.views;
         std::normal_distribution<float> dist(0.0f, 1.0f);
         for (Backend* be : {&blas_backend(), &ref_backend()})
             for (int T : {1, 2, 3, 5, kBlasMinTokens, 40}) {
