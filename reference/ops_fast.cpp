@@ -444,12 +444,11 @@ void plan_pass(std::span<const int64_t> rows, std::span<const int64_t> row_bytes
     int64_t total = 0;
     for (size_t i = 0; i < rows.size(); ++i) total += rows[i] * row_bytes[i];
     pieces.clear();
-    int64_t start = 0;  // the pass's byte offset of weight i's first row
     std::vector<int64_t> cut(rows.size(), 0);  // per weight: the first row of the current share
     for (int t = 0; t < threads; ++t) {
         const int64_t share_end = total * (t + 1) / threads;
         const size_t first_piece = pieces.size();
-        start = 0;
+        int64_t start = 0;  // the pass's byte offset of weight i's first row
         for (size_t i = 0; i < rows.size(); ++i) {
             int64_t end_row = rows[i];  // where share t stops in weight i
             if (share_end < start + rows[i] * row_bytes[i]) {
