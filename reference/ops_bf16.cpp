@@ -128,8 +128,12 @@ G4_BF16_TARGET void dot_rows(float* out, const uint16_t* xb, const uint16_t* w, 
 // the last partial step masked, _mm512_reduce_add_ps), so a token's result is bitwise the same whichever path, tile
 // or stream, computed it. Each stream asks for the line kStreamAhead bytes ahead with a non-temporal hint
 // (prefetchnta), so the weights, read once, leave L1 first and the bf16 x (2 bytes a value: E2B's 12288-wide down
-// projection holds 24 KiB of it, against 48 KiB as float32) stays there between rows.
-constexpr int64_t kStreamAhead = 256;  // bytes: four cache lines
+// projection holds 24 KiB of it, against 48 KiB as float32) stays there between rows. And it asks for the line
+// kStreamAheadL2 bytes ahead into L2 (prefetcht1): at ~50-58 GB/s the hardware's own prefetch left the streams short of
+// lines in flight; timed call by call against the kernel without it, in the same run, full E2B's passes took 3-9 % less
+// time (docs/performance.md, round 8; ops_fast.cpp's dot_rows does the same).
+constexpr int64_t kStreamAhead = 256;     // bytes: four cache lines
+constexpr int64_t kStreamAheadL2 = 1024;  // sixteen
 
 // One step of dot_streams: values [k, k + 32) of every row and token, masked by m.
 template <int NT, int R>
@@ -139,6 +143,7 @@ G4_BF16_TARGET __attribute__((always_inline)) inline void stream_step(__m512 (&a
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
         _mm_prefetch(reinterpret_cast<const char*>(wr[r] + k) + kStreamAhead, _MM_HINT_NTA);
+        _mm_prefetch(reinterpret_cast<const char*>(wr[r] + k) + kStreamAheadL2, _MM_HINT_T1);
         wv[r] = (__m512bh)_mm512_maskz_loadu_epi16(m, wr[r] + k);
     }
 #pragma GCC unroll 4

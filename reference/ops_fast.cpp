@@ -187,6 +187,7 @@ G4_INLINE float hsum(f32x16 v) {
 }
 
 constexpr int64_t kNtaAhead = 256;  // bytes: four cache lines ahead of each stream (dot_rows)
+constexpr int64_t kL2Ahead = 1024;  // bytes: sixteen lines ahead, into L2 (dot_rows)
 
 // Output rows for NT tokens starting at t0: out[t][o] = x[t] · W[o], for R rows at once, row o = o0 + r·stride
 // (r < R). Each weight row is read once, 2·L values at a time (L lanes), and multiplied into every token's
@@ -207,6 +208,10 @@ constexpr int64_t kNtaAhead = 256;  // bytes: four cache lines ahead of each str
 //    51-61 GB/s without the hint and 86-93 % with it (docs/performance.md, round 6). Rows of 1536 were unchanged.
 //    The 16-lane streams gained from it too (round 7; a probe at the fast level, 18 MiB passes, against a one-stream
 //    sum: rows of 2816 0.87 → 0.91, 4096 0.91 → 0.94, 12288 0.90 → 0.93).
+//  - ... and kL2Ahead bytes ahead into L2 (prefetcht1). At ~50-58 GB/s the hardware's own prefetch left the streams
+//    short of lines in flight: timed call by call against the kernel without it, in the same run, full E2B's passes
+//    took 3-5 % less time for 6-36 MiB (the 72 MiB ones about the same); 2 KiB ahead gained nothing
+//    (docs/performance.md, round 8).
 template <class Weights, int L, int NT, int R>
 G4_INLINE void dot_rows(float* out, const float* x, const std::byte* w, int64_t in, int64_t out_dim, int t0, int64_t o0,
                         int64_t stride) {
@@ -224,9 +229,13 @@ G4_INLINE void dot_rows(float* out, const float* x, const std::byte* w, int64_t 
             F wa, wb;
             if constexpr (kStepBytes >= 64) {
 #pragma GCC unroll 2
-                for (int64_t b = 0; b < kStepBytes; b += 64) __builtin_prefetch(wr[r] + i * Weights::kBytes + b + kNtaAhead, 0, 0);
+                for (int64_t b = 0; b < kStepBytes; b += 64) {
+                    __builtin_prefetch(wr[r] + i * Weights::kBytes + b + kNtaAhead, 0, 0);
+                    __builtin_prefetch(wr[r] + i * Weights::kBytes + b + kL2Ahead, 0, 2);
+                }
             } else if ((i * Weights::kBytes) % 64 == 0) {
                 __builtin_prefetch(wr[r] + i * Weights::kBytes + kNtaAhead, 0, 0);
+                __builtin_prefetch(wr[r] + i * Weights::kBytes + kL2Ahead, 0, 2);
             }
             Weights::load2(wr[r] + i * Weights::kBytes, wa, wb);
 #pragma GCC unroll 4
