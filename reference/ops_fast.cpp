@@ -79,10 +79,12 @@ struct Lanes<16> {
 #define G4_TARGET(isa) __attribute__((target(isa)))
 const bool kHaveAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 const bool kHaveAvx512 = kHaveAvx2 && __builtin_cpu_supports("avx512f");
+const bool kHaveAvx512Vl = kHaveAvx512 && __builtin_cpu_supports("avx512vl");
 #else
 #define G4_TARGET(isa)
 const bool kHaveAvx2 = false;
 const bool kHaveAvx512 = false;
+const bool kHaveAvx512Vl = false;
 #endif
 
 template <auto Body, class... A>
@@ -95,6 +97,12 @@ G4_TARGET("avx2,fma") void run_avx2(A... a) {
 }
 template <auto Body, class... A>
 G4_TARGET("avx512f,avx2,fma") void run_avx512(A... a) {
+    Body(a...);
+}
+// 8-lane (256-bit) vectors with AVX-512's encoding: 32 vector registers, and an operation may read its operand from
+// memory where AVX2 needs a separate load (vpslld from memory, for instance).
+template <auto Body, class... A>
+G4_TARGET("avx512f,avx512vl,avx2,fma") void run_avx512vl(A... a) {
     Body(a...);
 }
 template <auto Body, class... A>
@@ -187,7 +195,8 @@ G4_INLINE float hsum(f32x16 v) {
 }
 
 constexpr int64_t kNtaAhead = 256;  // bytes: four cache lines ahead of each stream (dot_rows)
-constexpr int64_t kL2Ahead = 1024;  // bytes: sixteen lines ahead, into L2 (dot_rows)
+template <int L>  // bytes ahead into L2 (dot_rows): 1 KiB (sixteen lines) for 8-lane streams, 2 KiB for 16-lane ones
+constexpr int64_t kL2Ahead = L == 16 ? 2048 : 1024;
 
 // Output rows for NT tokens starting at t0: out[t][o] = x[t] · W[o], for R rows at once, row o = o0 + r·stride
 // (r < R). Each weight row is read once, 2·L values at a time (L lanes), and multiplied into every token's
@@ -210,8 +219,10 @@ constexpr int64_t kL2Ahead = 1024;  // bytes: sixteen lines ahead, into L2 (dot_
 //    sum: rows of 2816 0.87 → 0.91, 4096 0.91 → 0.94, 12288 0.90 → 0.93).
 //  - ... and kL2Ahead bytes ahead into L2 (prefetcht1). At ~50-58 GB/s the hardware's own prefetch left the streams
 //    short of lines in flight: timed call by call against the kernel without it, in the same run, full E2B's passes
-//    took 3-5 % less time for 6-36 MiB (the 72 MiB ones about the same); 2 KiB ahead gained nothing
-//    (docs/performance.md, round 8).
+//    took 3-5 % less time for 6-36 MiB (the 72 MiB ones about the same; docs/performance.md, round 8). How far ahead
+//    depends on the lanes (round 9, the same timing at ~57-60 GB/s): the 16-lane streams (eight per thread for one
+//    token: rows of 2560 values or more) took 7-9 % less time with 2 KiB than with 1 KiB (E2B's down projections and
+//    global o_proj), 3 KiB no less than 2; the 8-lane ones took 3-20 % more with 1.5 or 2 KiB, the same with 768 bytes.
 template <class Weights, int L, int NT, int R>
 G4_INLINE void dot_rows(float* out, const float* x, const std::byte* w, int64_t in, int64_t out_dim, int t0, int64_t o0,
                         int64_t stride) {
@@ -231,11 +242,11 @@ G4_INLINE void dot_rows(float* out, const float* x, const std::byte* w, int64_t 
 #pragma GCC unroll 2
                 for (int64_t b = 0; b < kStepBytes; b += 64) {
                     __builtin_prefetch(wr[r] + i * Weights::kBytes + b + kNtaAhead, 0, 0);
-                    __builtin_prefetch(wr[r] + i * Weights::kBytes + b + kL2Ahead, 0, 2);
+                    __builtin_prefetch(wr[r] + i * Weights::kBytes + b + kL2Ahead<L>, 0, 2);
                 }
             } else if ((i * Weights::kBytes) % 64 == 0) {
                 __builtin_prefetch(wr[r] + i * Weights::kBytes + kNtaAhead, 0, 0);
-                __builtin_prefetch(wr[r] + i * Weights::kBytes + kL2Ahead, 0, 2);
+                __builtin_prefetch(wr[r] + i * Weights::kBytes + kL2Ahead<L>, 0, 2);
             }
             Weights::load2(wr[r] + i * Weights::kBytes, wa, wb);
 #pragma GCC unroll 4
@@ -328,9 +339,13 @@ G4_INLINE void small_t_rows_body(float* out, const float* x, const WeightView* W
 }
 
 // Piece p of the decode kernel in the calling thread, x in decode_x_layout: 16 lanes where decode_lanes says so, else
-// 8 (AVX2 where the CPU has it).
+// 8, compiled for AVX-512 (VL) where the CPU has it, else for AVX2 where it has that. The same 8-lane code took
+// 1-2 % less time for E2B's gate/up and LM head passes compiled for AVX-512 than for AVX2, timed call by call in one
+// run (docs/performance.md, round 9): GCC then folds each weight load into the shift that widens it (vpslld from
+// memory), where the AVX2 form loads first. The arithmetic, and so every float, is the same.
 void small_t_rows(float* out, const float* x, const WeightView& W, int T, const RowPiece& p) {
     if (decode_lanes(W) == 16) run_avx512<small_t_rows_body<16>>(out, x, &W, T, &p);
+    else if (kHaveAvx512Vl) run_avx512vl<small_t_rows_body<8>>(out, x, &W, T, &p);
     else run_best<small_t_rows_body<8>>(out, x, &W, T, &p);
 }
 
