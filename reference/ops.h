@@ -96,7 +96,8 @@ void matmul_bf16_dot(float* out, const float* x, const WeightView& W, int T, boo
 struct RowPiece {
     int64_t o0 = 0, o1 = 0;
     int64_t piece = 0, pieces = 1;
-    // Steps [first_step, end_step) of parts `per` rows long: row o0 + q + r·per of part r at step q.
+    // Steps [first_step, end_step) of parts `per` rows long: at step q part r reads row o0 + q + r·per, or the
+    // parts' rows rotated (ops_fast.cpp's rows_in_streams); either way the pieces cover every row once.
     int64_t first_step(int64_t per) const { return per * piece / pieces; }
     int64_t end_step(int64_t per) const { return per * (piece + 1) / pieces; }
     bool last() const { return piece + 1 == pieces; }

@@ -198,14 +198,13 @@ constexpr int64_t kNtaAhead = 256;  // bytes: four cache lines ahead of each str
 template <int L>  // bytes ahead into L2 (dot_rows): 1 KiB (sixteen lines) for 8-lane streams, 2 KiB for 16-lane ones
 constexpr int64_t kL2Ahead = L == 16 ? 2048 : 1024;
 
-// Output rows for NT tokens starting at t0: out[t][o] = x[t] · W[o], for R rows at once, row o = o0 + r·stride
-// (r < R). Each weight row is read once, 2·L values at a time (L lanes), and multiplied into every token's
+// Output rows for NT tokens starting at t0: out[t][o] = x[t] · W[o], for the R rows o = rows[r] at once. Each weight row is read once, 2·L values at a time (L lanes), and multiplied into every token's
 // accumulators. x is in the weight type's layout for L lanes (kEvenOdd: decode_x_layout), the same [T, in] shape.
 //  - The accumulators live in registers (NT and R are compile-time constants, the loops unroll): two per (token,
 //    row), one for the even and one for the odd half of each group, so that consecutive FMAs do not wait on each
 //    other. A sum array indexed by a run-time token count lives in memory, and every addition then waits on a
 //    store → load round trip (an earlier version reached about half of the memory bandwidth that way).
-//  - The R rows come from R places `stride` rows apart, so each thread reads R streams at once. One stream per
+//  - The R rows come from R places far apart (rows_in_streams), so each thread reads R streams at once. One stream per
 //    core does not keep enough reads in flight on this project's machine: a single-stream matvec read ~90 % of
 //    what a single-stream sum reads, four streams per thread ~20 % more (docs/performance.md, "Streams").
 //  - Every row gets the same sequence of additions whatever R and NT are, so a result does not depend on how the rows
@@ -224,15 +223,15 @@ constexpr int64_t kL2Ahead = L == 16 ? 2048 : 1024;
 //    token: rows of 2560 values or more) took 7-9 % less time with 2 KiB than with 1 KiB (E2B's down projections and
 //    global o_proj), 3 KiB no less than 2; the 8-lane ones took 3-20 % more with 1.5 or 2 KiB, the same with 768 bytes.
 template <class Weights, int L, int NT, int R>
-G4_INLINE void dot_rows(float* out, const float* x, const std::byte* w, int64_t in, int64_t out_dim, int t0, int64_t o0,
-                        int64_t stride) {
+G4_INLINE void dot_rows(float* out, const float* x, const std::byte* w, int64_t in, int64_t out_dim, int t0,
+                        const int64_t (&rows)[R]) {
     using F = typename Lanes<L>::f32;
     constexpr int64_t kStepBytes = 2 * L * Weights::kBytes;  // weight bytes of a row per step: one prefetch per 64
     const int64_t vec_end = in - in % kVectorSpan;  // a multiple of 2·L; the rest is the scalar tail
     const float* xt0 = x + int64_t(t0) * in;
     const std::byte* wr[R];
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) wr[r] = w + (o0 + r * stride) * in * Weights::kBytes;
+    for (int r = 0; r < R; ++r) wr[r] = w + rows[r] * in * Weights::kBytes;
     F acc[NT][R][2] = {};
     for (int64_t i = 0; i < vec_end; i += 2 * L) {
 #pragma GCC unroll 8
@@ -262,19 +261,35 @@ G4_INLINE void dot_rows(float* out, const float* x, const std::byte* w, int64_t 
         for (int r = 0; r < R; ++r) {
             float sum = hsum(acc[t][r][0] + acc[t][r][1]);
             for (int64_t i = vec_end; i < in; ++i) sum += xt0[int64_t(t) * in + i] * Weights::load1(wr[r] + i * Weights::kBytes);
-            out[int64_t(t0 + t) * out_dim + o0 + r * stride] = sum;
+            out[int64_t(t0 + t) * out_dim + rows[r]] = sum;
         }
 }
 
 // Piece p of rows for tokens [t0, t0 + NT): the rows cut into R contiguous parts read side by side (dot_rows; RowPiece
-// in ops.h), then, with the last piece, the few rows left over one at a time.
+// in ops.h), then, with the last piece, the few rows left over one at a time. At step q part r reads its row
+// (q + r·kStreamSkew<R>) % per: with eight streams (16 lanes, one token) each part starts one row further into its
+// rows than the one before and wraps around at its end. Without the rotation the eight addresses read at one moment
+// are `per` rows apart, often a multiple of a large power of two (26B-A4B's q/k/v: 176 rows of 5.5 KiB, 121 × 8 KiB),
+// which caches and memory may map onto the same sets or banks (a likely reason, not measured). Timed call by call in
+// one run at ~60 GB/s (docs/performance.md, round 9), A4B-4L's eight-stream passes took 12-26 % less time rotated
+// (its LM head 5 %); E2B's (rows of 8-24 KiB) 0-5 % more. Each row is still one dot_rows call, so the outputs are the
+// same floats.
+template <int R>
+constexpr int64_t kStreamSkew = R == 8 ? 1 : 0;
 template <class Weights, int L, int NT, int R>
 G4_INLINE void rows_in_streams(float* out, const float* x, const WeightView& W, int t0, const RowPiece& p) {
     const int64_t per = (p.o1 - p.o0) / R;
-    for (int64_t q = p.first_step(per); q < p.end_step(per); ++q)
-        dot_rows<Weights, L, NT, R>(out, x, W.data, W.cols, W.rows, t0, p.o0 + q, per);
+    for (int64_t q = p.first_step(per); q < p.end_step(per); ++q) {
+        int64_t rows[R];
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) rows[r] = p.o0 + r * per + (q + r * kStreamSkew<R>) % per;
+        dot_rows<Weights, L, NT, R>(out, x, W.data, W.cols, W.rows, t0, rows);
+    }
     if (p.last())
-        for (int64_t o = p.o0 + R * per; o < p.o1; ++o) dot_rows<Weights, L, NT, 1>(out, x, W.data, W.cols, W.rows, t0, o, 0);
+        for (int64_t o = p.o0 + R * per; o < p.o1; ++o) {
+            const int64_t row[1] = {o};
+            dot_rows<Weights, L, NT, 1>(out, x, W.data, W.cols, W.rows, t0, row);
+        }
 }
 
 // All T tokens for piece p: tiles of up to four tokens (the piece, ~128 KiB, stays in L2 between tiles, so memory

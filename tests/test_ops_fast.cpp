@@ -194,50 +194,52 @@ TEST_CASE("fast path: a decode pass gives the same floats for any team size, and
     // matmul_small_t_group cuts the pass into one share per thread (omp_get_max_threads) and lets the threads take
     // pieces from each other's shares. 1, 2, 3 and 7 threads cut it differently; inside a parallel region (no nested
     // teams) one thread meets a plan for several and must take every piece itself. A row left out stays NaN.
-    const int64_t cols = 1536;
-    std::mt19937 rng(11);
-    const RandomWeights weights({{DType::BF16, 901}, {DType::F32, 6}, {DType::BF16, 77}}, cols, rng);
-    const std::vector<WeightView>& views = weights.views;
-    std::normal_distribution<float> dist(0.0f, 1.0f);
-    for (const int T : {1, 3}) {
-        std::vector<float> x(static_cast<size_t>(T * cols));
-        for (float& v : x) v = dist(rng);
-        auto run = [&](std::vector<std::vector<float>>& outs_data) {
-            std::vector<MatmulOut> outs;
-            outs_data.clear();
-            for (const WeightView& W : views) outs_data.emplace_back(static_cast<size_t>(T * W.rows), std::nanf(""));
-            for (size_t i = 0; i < views.size(); ++i) outs.push_back({outs_data[i].data(), &views[i]});
-            matmul_small_t_group(x.data(), T, outs);
-        };
-        const int saved = omp_get_max_threads();
-        omp_set_num_threads(1);
-        std::vector<std::vector<float>> one_thread, other;
-        run(one_thread);
-        std::vector<float> ref(static_cast<size_t>(T * views[0].rows));
-        matmul_ref(ref.data(), x.data(), views[0], T);
-        CHECK(nmse(one_thread[0], ref) < tolerance::kNmseBlasVsRef);
-        auto differ = [&](const std::vector<std::vector<float>>& a) {
-            int n = 0;
-            for (size_t i = 0; i < a.size(); ++i)
-                for (size_t k = 0; k < a[i].size(); ++k)
-                    if (std::bit_cast<uint32_t>(a[i][k]) != std::bit_cast<uint32_t>(one_thread[i][k])) ++n;
-            return n;
-        };
-        for (const int threads : {2, 3, 7}) {
+    // Rows of 2816 values take the 16-lane kernel where the CPU has AVX-512 (eight streams, their rows rotated).
+    for (const int64_t cols : {int64_t(1536), int64_t(2816)})
+        for (const int T : {1, 3}) {
+            CAPTURE(cols);
             CAPTURE(T);
-            CAPTURE(threads);
-            omp_set_num_threads(threads);
-            run(other);
-            CHECK(differ(other) == 0);
+            std::mt19937 rng(static_cast<uint32_t>(11 + cols + T));
+            const RandomWeights weights({{DType::BF16, 901}, {DType::F32, 6}, {DType::BF16, 77}}, cols, rng);
+            const std::vector<WeightView>& views = weights.views;
+            std::normal_distribution<float> dist(0.0f, 1.0f);
+            std::vector<float> x(static_cast<size_t>(T * cols));
+            for (float& v : x) v = dist(rng);
+            auto run = [&](std::vector<std::vector<float>>& outs_data) {
+                std::vector<MatmulOut> outs;
+                outs_data.clear();
+                for (const WeightView& W : views) outs_data.emplace_back(static_cast<size_t>(T * W.rows), std::nanf(""));
+                for (size_t i = 0; i < views.size(); ++i) outs.push_back({outs_data[i].data(), &views[i]});
+                matmul_small_t_group(x.data(), T, outs);
+            };
+            const int saved = omp_get_max_threads();
+            omp_set_num_threads(1);
+            std::vector<std::vector<float>> one_thread, other;
+            run(one_thread);
+            std::vector<float> ref(static_cast<size_t>(T * views[0].rows));
+            matmul_ref(ref.data(), x.data(), views[0], T);
+            CHECK(nmse(one_thread[0], ref) < tolerance::kNmseBlasVsRef);
+            auto differ = [&](const std::vector<std::vector<float>>& a) {
+                int n = 0;
+                for (size_t i = 0; i < a.size(); ++i)
+                    for (size_t k = 0; k < a[i].size(); ++k)
+                        if (std::bit_cast<uint32_t>(a[i][k]) != std::bit_cast<uint32_t>(one_thread[i][k])) ++n;
+                return n;
+            };
+            for (const int threads : {2, 3, 7}) {
+                CAPTURE(threads);
+                omp_set_num_threads(threads);
+                run(other);
+                CHECK(differ(other) == 0);
 #pragma omp parallel num_threads(2)
-            {
+                {
 #pragma omp single
-                run(other);  // a nested region: a team of one, planned for `threads`
+                    run(other);  // a nested region: a team of one, planned for `threads`
+                }
+                CHECK(differ(other) == 0);
             }
-            CHECK(differ(other) == 0);
+            omp_set_num_threads(saved);
         }
-        omp_set_num_threads(saved);
-    }
 }
 
 TEST_CASE("fast path: a group of matmuls of one input gives bitwise what one matmul per weight gives") {
