@@ -130,8 +130,8 @@ G4_BF16_TARGET void dot_rows(float* out, const uint16_t* xb, const uint16_t* w, 
 // (prefetchnta), so the weights, read once, leave L1 first and the bf16 x (2 bytes a value: E2B's 12288-wide down
 // projection holds 24 KiB of it, against 48 KiB as float32) stays there between rows. And it asks for the line
 // kStreamAheadL2 bytes ahead into L2 (prefetcht1): at ~50-58 GB/s the hardware's own prefetch left the streams short of
-// lines in flight; timed call by call against the kernel without it, in the same run, full E2B's passes took 3-9 % less
-// time (docs/performance.md, round 8; ops_fast.cpp's dot_rows does the same).
+// lines in flight; timed call by call against the kernel without it, in the same run, full E2B's passes took 3-7 % less
+// time (docs/performance.md, round 8, with round 9's correction; ops_fast.cpp's dot_rows does the same).
 constexpr int64_t kStreamAhead = 256;     // bytes: four cache lines
 constexpr int64_t kStreamAheadL2 = 1024;  // sixteen
 

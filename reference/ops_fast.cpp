@@ -218,10 +218,12 @@ constexpr int64_t kL2Ahead = L == 16 ? 2048 : 1024;
 //    sum: rows of 2816 0.87 → 0.91, 4096 0.91 → 0.94, 12288 0.90 → 0.93).
 //  - ... and kL2Ahead bytes ahead into L2 (prefetcht1). At ~50-58 GB/s the hardware's own prefetch left the streams
 //    short of lines in flight: timed call by call against the kernel without it, in the same run, full E2B's passes
-//    took 3-5 % less time for 6-36 MiB (the 72 MiB ones about the same; docs/performance.md, round 8). How far ahead
+//    of 7.5-36 MiB took 3-5 % less time (the 72 MiB ones about the same; docs/performance.md, round 8, with round 9's
+//    correction). How far ahead
 //    depends on the lanes (round 9, the same timing at ~57-60 GB/s): the 16-lane streams (eight per thread for one
 //    token: rows of 2560 values or more) took 7-9 % less time with 2 KiB than with 1 KiB (E2B's down projections and
-//    global o_proj), 3 KiB no less than 2; the 8-lane ones took 3-20 % more with 1.5 or 2 KiB, the same with 768 bytes.
+//    global o_proj), 3 KiB no less than 2; the 8-lane ones took 2-7 % more with 1.5 KiB, 10-22 % more with 2 KiB, and
+//    the same with 768 bytes.
 template <class Weights, int L, int NT, int R>
 G4_INLINE void dot_rows(float* out, const float* x, const std::byte* w, int64_t in, int64_t out_dim, int t0,
                         const int64_t (&rows)[R]) {
