@@ -198,8 +198,9 @@ constexpr int64_t kNtaAhead = 256;  // bytes: four cache lines ahead of each str
 template <int L>  // bytes ahead into L2 (dot_rows): 1 KiB (sixteen lines) for 8-lane streams, 2 KiB for 16-lane ones
 constexpr int64_t kL2Ahead = L == 16 ? 2048 : 1024;
 
-// Output rows for NT tokens starting at t0: out[t][o] = x[t] · W[o], for the R rows o = rows[r] at once. Each weight row is read once, 2·L values at a time (L lanes), and multiplied into every token's
-// accumulators. x is in the weight type's layout for L lanes (kEvenOdd: decode_x_layout), the same [T, in] shape.
+// Output rows for NT tokens starting at t0: out[t][o] = x[t] · W[o], for the R rows o = rows[r] at once. Each weight
+// row is read once, 2·L values at a time (L lanes), and multiplied into every token's accumulators. x is in the
+// weight type's layout for L lanes (kEvenOdd: decode_x_layout), the same [T, in] shape.
 //  - The accumulators live in registers (NT and R are compile-time constants, the loops unroll): two per (token,
 //    row), one for the even and one for the odd half of each group, so that consecutive FMAs do not wait on each
 //    other. A sum array indexed by a run-time token count lives in memory, and every addition then waits on a
@@ -219,11 +220,10 @@ constexpr int64_t kL2Ahead = L == 16 ? 2048 : 1024;
 //  - ... and kL2Ahead bytes ahead into L2 (prefetcht1). At ~50-58 GB/s the hardware's own prefetch left the streams
 //    short of lines in flight: timed call by call against the kernel without it, in the same run, full E2B's passes
 //    of 7.5-36 MiB took 3-5 % less time (the 72 MiB ones about the same; docs/performance.md, round 8, with round 9's
-//    correction). How far ahead
-//    depends on the lanes (round 9, the same timing at ~57-60 GB/s): the 16-lane streams (eight per thread for one
-//    token: rows of 2560 values or more) took 7-9 % less time with 2 KiB than with 1 KiB (E2B's down projections and
-//    global o_proj), 3 KiB no less than 2; the 8-lane ones took 2-7 % more with 1.5 KiB, 10-22 % more with 2 KiB, and
-//    the same with 768 bytes.
+//    correction). How far ahead depends on the lanes (round 9, the same timing at ~57-60 GB/s): the 16-lane streams
+//    (eight per thread for one token: rows of 2560 values or more) took 7-9 % less time with 2 KiB than with 1 KiB
+//    (E2B's down projections and global o_proj), 3 KiB no less than 2; the 8-lane ones took 2-7 % more with 1.5 KiB,
+//    10-22 % more with 2 KiB, and the same with 768 bytes.
 template <class Weights, int L, int NT, int R>
 G4_INLINE void dot_rows(float* out, const float* x, const std::byte* w, int64_t in, int64_t out_dim, int t0,
                         const int64_t (&rows)[R]) {
@@ -271,7 +271,7 @@ G4_INLINE void dot_rows(float* out, const float* x, const std::byte* w, int64_t 
 // in ops.h), then, with the last piece, the few rows left over one at a time. At step q part r reads its row
 // (q + r·kStreamSkew<R>) % per: with eight streams (16 lanes, one token) each part starts one row further into its
 // rows than the one before and wraps around at its end. Without the rotation the eight addresses read at one moment
-// are `per` rows apart, often a multiple of a large power of two (26B-A4B's q/k/v: 176 rows of 5.5 KiB, 121 × 8 KiB),
+// are `per` rows apart, often a multiple of a large power of two (26B-A4B's q: 512 rows of 5.5 KiB, 352 × 8 KiB),
 // which caches and memory may map onto the same sets or banks (a likely reason, not measured). Timed call by call in
 // one run at ~60 GB/s (docs/performance.md, round 9), A4B-4L's eight-stream passes took 12-26 % less time rotated
 // (its LM head 5 %); E2B's (rows of 8-24 KiB) 0-5 % more. Each row is still one dot_rows call, so the outputs are the
