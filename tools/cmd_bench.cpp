@@ -179,7 +179,6 @@ int cmd_bench(int argc, char** argv) {
         auto copy_view = [&](int64_t k) {
             return WeightView{reinterpret_cast<const std::byte*>(w.data() + k * matrix_values), DType::BF16, c.rows, c.cols};
         };
-        const WeightView W = copy_view(0);
         const std::string shape = "T=" + std::to_string(c.T) + " W " + std::to_string(c.rows) + "x" + std::to_string(c.cols);
 
         std::vector<std::function<void()>> runs(backends.size());
@@ -202,7 +201,7 @@ int cmd_bench(int argc, char** argv) {
                 };
 #if GEMMA4_HAVE_OPENCL
             else if (clctx) {
-                resident = std::make_unique<cl::ClMatmulResident>(*clctx, W, c.T);
+                resident = std::make_unique<cl::ClMatmulResident>(*clctx, copy_view(0), c.T);
                 resident->set_input(x.data());
                 runs[b] = [&] { resident->run(out.data()); };
                 run_copies[b] = 1;
