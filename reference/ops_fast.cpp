@@ -78,13 +78,11 @@ struct Lanes<16> {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define G4_TARGET(isa) __attribute__((target(isa)))
 const bool kHaveAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-const bool kHaveAvx512 = kHaveAvx2 && __builtin_cpu_supports("avx512f");
-const bool kHaveAvx512Vl = kHaveAvx512 && __builtin_cpu_supports("avx512vl");
+const bool kHaveAvx512 = kHaveAvx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
 #else
 #define G4_TARGET(isa)
 const bool kHaveAvx2 = false;
 const bool kHaveAvx512 = false;
-const bool kHaveAvx512Vl = false;
 #endif
 
 template <auto Body, class... A>
@@ -95,14 +93,10 @@ template <auto Body, class... A>
 G4_TARGET("avx2,fma") void run_avx2(A... a) {
     Body(a...);
 }
+// AVX-512 with VL: 16-lane bodies, and 8-lane ones with AVX-512's encoding (32 vector registers, and an operation may
+// read its operand from memory where AVX2 needs a separate load: vpslld from memory, for instance).
 template <auto Body, class... A>
-G4_TARGET("avx512f,avx2,fma") void run_avx512(A... a) {
-    Body(a...);
-}
-// 8-lane (256-bit) vectors with AVX-512's encoding: 32 vector registers, and an operation may read its operand from
-// memory where AVX2 needs a separate load (vpslld from memory, for instance).
-template <auto Body, class... A>
-G4_TARGET("avx512f,avx512vl,avx2,fma") void run_avx512vl(A... a) {
+G4_TARGET("avx512f,avx512vl,avx2,fma") void run_avx512(A... a) {
     Body(a...);
 }
 template <auto Body, class... A>
@@ -234,6 +228,11 @@ G4_INLINE void dot_rows(float* out, const float* x, const std::byte* w, int64_t 
     const std::byte* wr[R];
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) wr[r] = w + rows[r] * in * Weights::kBytes;
+    // Both hints for the stream at p: kNtaAhead bytes ahead into L1 (non-temporal), kL2Ahead<L> ahead into L2.
+    auto ask_ahead = [](const std::byte* p) {
+        __builtin_prefetch(p + kNtaAhead, 0, 0);
+        __builtin_prefetch(p + kL2Ahead<L>, 0, 2);
+    };
     F acc[NT][R][2] = {};
     for (int64_t i = 0; i < vec_end; i += 2 * L) {
 #pragma GCC unroll 8
@@ -241,13 +240,9 @@ G4_INLINE void dot_rows(float* out, const float* x, const std::byte* w, int64_t 
             F wa, wb;
             if constexpr (kStepBytes >= 64) {
 #pragma GCC unroll 2
-                for (int64_t b = 0; b < kStepBytes; b += 64) {
-                    __builtin_prefetch(wr[r] + i * Weights::kBytes + b + kNtaAhead, 0, 0);
-                    __builtin_prefetch(wr[r] + i * Weights::kBytes + b + kL2Ahead<L>, 0, 2);
-                }
+                for (int64_t b = 0; b < kStepBytes; b += 64) ask_ahead(wr[r] + i * Weights::kBytes + b);
             } else if ((i * Weights::kBytes) % 64 == 0) {
-                __builtin_prefetch(wr[r] + i * Weights::kBytes + kNtaAhead, 0, 0);
-                __builtin_prefetch(wr[r] + i * Weights::kBytes + kL2Ahead<L>, 0, 2);
+                ask_ahead(wr[r] + i * Weights::kBytes);
             }
             Weights::load2(wr[r] + i * Weights::kBytes, wa, wb);
 #pragma GCC unroll 4
@@ -284,7 +279,11 @@ G4_INLINE void rows_in_streams(float* out, const float* x, const WeightView& W, 
     for (int64_t q = p.first_step(per); q < p.end_step(per); ++q) {
         int64_t rows[R];
 #pragma GCC unroll 8
-        for (int r = 0; r < R; ++r) rows[r] = p.o0 + r * per + (q + r * kStreamSkew<R>) % per;
+        for (int r = 0; r < R; ++r) {
+            int64_t j = q + r * kStreamSkew<R>;  // part r's row at step q, wrapped around at the part's end
+            if constexpr (kStreamSkew<R> != 0) j %= per;
+            rows[r] = p.o0 + r * per + j;
+        }
         dot_rows<Weights, L, NT, R>(out, x, W.data, W.cols, W.rows, t0, rows);
     }
     if (p.last())
@@ -356,13 +355,13 @@ G4_INLINE void small_t_rows_body(float* out, const float* x, const WeightView* W
 }
 
 // Piece p of the decode kernel in the calling thread, x in decode_x_layout: 16 lanes where decode_lanes says so, else
-// 8, compiled for AVX-512 (VL) where the CPU has it, else for AVX2 where it has that. The same 8-lane code took
+// 8, compiled for AVX-512 where the CPU has it, else for AVX2 where it has that. The same 8-lane code took
 // 1-2 % less time for E2B's gate/up and LM head passes compiled for AVX-512 than for AVX2, timed call by call in one
 // run (docs/performance.md, round 9): GCC then folds each weight load into the shift that widens it (vpslld from
 // memory), where the AVX2 form loads first. The arithmetic, and so every float, is the same.
 void small_t_rows(float* out, const float* x, const WeightView& W, int T, const RowPiece& p) {
     if (decode_lanes(W) == 16) run_avx512<small_t_rows_body<16>>(out, x, &W, T, &p);
-    else if (kHaveAvx512Vl) run_avx512vl<small_t_rows_body<8>>(out, x, &W, T, &p);
+    else if (kHaveAvx512) run_avx512<small_t_rows_body<8>>(out, x, &W, T, &p);
     else run_best<small_t_rows_body<8>>(out, x, &W, T, &p);
 }
 
