@@ -78,6 +78,22 @@ private:
     std::map<std::string, const TensorRef*, std::less<>> by_name_;
 };
 
+// The mappings ask for 2 MiB pages (transparent huge pages, where Linux and the file system can: see
+// SafetensorsFile's constructor). A tensor read a few rows at a time (the PLE table: one row a token) is better on the
+// kernel's small pages, where touching a row brings in its own few pages rather than 2 MiB of its neighbours:
+// advise_sparse_reads asks for that (a hint; nothing changes where it is not supported).
+void advise_sparse_reads(const TensorRef& t);
+
+// How this process maps `file`, from Linux's /proc/self/smaps (empty where there is none, or the file is not mapped):
+// per mapped range, the bytes resident, the bytes of those on 2 MiB pages, and whether the range asked for huge pages
+// (VmFlags hg) or for small ones (nh). bench reports the share on 2 MiB pages: decode speed depends on it.
+struct MappedRange {
+    uint64_t begin = 0, end = 0;  // addresses
+    int64_t resident = 0, on_huge_pages = 0;
+    bool asks_huge = false, refuses_huge = false;
+};
+std::vector<MappedRange> mapped_ranges(const std::string& file);
+
 // F32, F16 or BF16 -> float32, numel() values into `out`. Any other dtype: Error naming file, tensor and dtype.
 void convert_to_f32(const TensorRef& t, float* out);
 std::vector<float> load_f32(const TensorRef& t);

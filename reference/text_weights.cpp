@@ -28,6 +28,7 @@ TextWeights bind_text_weights(const Checkpoint& ck) {
     w.final_norm = b.vector("norm.weight");
     if (t.has_ple()) {
         w.embed_tokens_per_layer = b.matrix("embed_tokens_per_layer.weight");
+        advise_sparse_reads(*b.ref("embed_tokens_per_layer.weight"));  // read one row a token
         w.per_layer_model_projection = b.matrix("per_layer_model_projection.weight");
         w.per_layer_projection_norm = b.vector("per_layer_projection_norm.weight");
     }

@@ -161,6 +161,13 @@ TEST_CASE("cli: bench -m tiny-e2b --quick --json reports positive prefill, decod
     const json& b = j["backends"][0];
     CHECK(b["backend"] == "blas");
     CHECK(j["decode_bandwidth_sampled"] == "before and after");  // tiny-e2b has no tensor far larger than the caches
+    REQUIRE(j.contains("weights_resident_bytes"));
+    REQUIRE(j.contains("weights_on_huge_pages_bytes"));
+#ifdef __linux__
+    CHECK(j["weights_resident_bytes"].get<int64_t>() > 0);  // the bundled checkpoint's pages, read by every decode
+#endif
+    CHECK(j["weights_on_huge_pages_bytes"].get<int64_t>() >= 0);
+    CHECK(j["weights_on_huge_pages_bytes"].get<int64_t>() <= j["weights_resident_bytes"].get<int64_t>());
     for (const char* key : {"decode_tok_s", "decode_roofline_fraction", "decode_bandwidth_gb_s", "peak_rss_mib"}) {
         REQUIRE(b.contains(key));
         CHECK(std::isfinite(b[key].get<double>()));

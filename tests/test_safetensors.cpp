@@ -621,3 +621,47 @@ TEST_CASE("malformed sharded checkpoints are rejected with the index or shard na
         CHECK(contains(as_file, "is a directory"));
     }
 }
+
+TEST_CASE("the mapping asks for 2 MiB pages, a tensor read a row at a time for small ones; smaps reports both") {
+    TempDir dir;
+    const std::string path = dir.file("model.safetensors");
+    const int64_t n = int64_t(3) << 20;  // 12 MiB of F32 per tensor: whole 2 MiB pages inside each
+    std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) a[size_t(i)] = float(i % 977), b[size_t(i)] = -float(i % 991);
+    write_safetensors(path, {make_tensor("streamed", DType::F32, {n}, bytes_of(a)), make_tensor("sparse", DType::F32, {n}, bytes_of(b))});
+    WeightStore store = WeightStore::open_file(path);
+    const TensorRef& sa = *store.find("streamed");
+    const TensorRef& sb = *store.find("sparse");
+    advise_sparse_reads(sb);
+    // The advice changes no value.
+    CHECK(load_f32(sa) == a);
+    CHECK(load_f32(sb) == b);
+
+    const std::vector<MappedRange> ranges = mapped_ranges(path);
+#ifdef __linux__
+    REQUIRE_FALSE(ranges.empty());
+    auto range_at = [&](const std::byte* p) -> const MappedRange* {
+        for (const MappedRange& r : ranges)
+            if (reinterpret_cast<uint64_t>(p) >= r.begin && reinterpret_cast<uint64_t>(p) < r.end) return &r;
+        return nullptr;
+    };
+    const MappedRange* ra = range_at(sa.data + sa.nbytes / 2);
+    const MappedRange* rb = range_at(sb.data + sb.nbytes / 2);
+    REQUIRE(ra != nullptr);
+    REQUIRE(rb != nullptr);
+    int64_t resident = 0, huge = 0;
+    for (const MappedRange& r : ranges) resident += r.resident, huge += r.on_huge_pages;
+    CHECK(resident >= int64_t(sa.nbytes + sb.nbytes));  // both tensors were just read whole
+    CHECK(huge <= resident);
+    if (fs::exists("/sys/kernel/mm/transparent_hugepage")) {  // a kernel built with huge pages honours the advice
+        CHECK(ra != rb);  // the small-page advice split the mapping
+        CHECK(ra->asks_huge);
+        CHECK_FALSE(ra->refuses_huge);
+        CHECK(rb->refuses_huge);
+        CHECK_FALSE(rb->asks_huge);
+    }
+#else
+    CHECK(ranges.empty());
+#endif
+    CHECK(mapped_ranges(dir.file("not-mapped.safetensors")).empty());
+}

@@ -5,10 +5,13 @@
 #pragma once
 
 #include <omp.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <cblas.h>
 #include <cstdint>
 #include <functional>
@@ -139,7 +142,15 @@ public:
     double bandwidth_sample() {
         const int64_t n = bytes_ / int64_t(sizeof(float));
         if (!big_) {
-            big_.reset(new float[static_cast<size_t>(n)]);
+            // On 2 MiB pages where Linux can (as the checkpoint's mappings ask for: safetensors.cpp), so that the
+            // roofline is not measured on slower pages than the weights are read from.
+            constexpr size_t kHuge = size_t(2) << 20;
+            const size_t bytes = (static_cast<size_t>(n) * sizeof(float) + kHuge - 1) / kHuge * kHuge;
+            big_.reset(static_cast<float*>(std::aligned_alloc(kHuge, bytes)));
+            if (!big_) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+            (void)::madvise(big_.get(), bytes, MADV_HUGEPAGE);
+#endif
             float* p = big_.get();
 #pragma omp parallel for schedule(static)
             for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(i & 1023) * 1e-3f;  // first touch on every core
@@ -218,7 +229,10 @@ private:
     int n_;
     const std::byte* mapped_ = nullptr;
     int64_t mapped_bytes_ = 0;
-    std::unique_ptr<float[]> big_;
+    struct Free {
+        void operator()(float* p) const { std::free(p); }
+    };
+    std::unique_ptr<float, Free> big_;
     std::vector<float> a_, b_, c_;
     bool warm_ = false;
 };
@@ -237,6 +251,14 @@ std::vector<int32_t> bench_tokens(int n, int32_t bos, int vocab, uint64_t seed);
 // The LM head (the tied token embedding) when it is far larger than the caches (256 MiB or more), else null: the
 // mapped pages every decoded token reads in full, which the bandwidth is sampled on between tokens.
 const TensorRef* lm_head_far_beyond_caches(const Checkpoint& ck);
+// The checkpoint's pages resident in this process, and how many of those bytes sit on 2 MiB pages (mapped_ranges in
+// safetensors.h, over every file of the checkpoint; zeros where Linux's smaps is missing). Decode reads the weights
+// faster on 2 MiB pages (docs/performance.md, round 10), so bench prints the share beside its figures.
+struct WeightPages {
+    int64_t resident = 0, on_huge_pages = 0;
+    double huge_fraction() const { return resident > 0 ? double(on_huge_pages) / double(resident) : 0.0; }
+};
+WeightPages weight_pages(const Checkpoint& ck);
 // The tokens every decode of `bench -m` and `bench -m --passes` feeds, on every run and backend: a prompt of
 // kDecodeContext ids, then one step per id of decode_step_ids (its [0] is <bos> and is skipped: step i feeds [i + 1]).
 inline constexpr int kDecodeContext = 16;

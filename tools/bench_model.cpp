@@ -205,6 +205,16 @@ const TensorRef* lm_head_far_beyond_caches(const Checkpoint& ck) {
     return mapped && mapped->nbytes >= (size_t(256) << 20) ? mapped : nullptr;
 }
 
+WeightPages weight_pages(const Checkpoint& ck) {
+    WeightPages w;
+    for (const std::string& file : ck.weights.files())
+        for (const MappedRange& r : mapped_ranges(file)) {
+            w.resident += r.resident;
+            w.on_huge_pages += r.on_huge_pages;
+        }
+    return w;
+}
+
 }  // namespace bench
 
 int bench_model(const Args& args, const std::vector<std::string>& backend_names, int reps, bool quick, bool as_json) {
@@ -389,6 +399,9 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
     j["decode_context"] = decode_context;
     j["weight_bytes_per_decoded_token"] = cost.decode_bytes;
     j["roofline_decode_tok_s"] = roofline_tok_s;
+    const bench::WeightPages pages = bench::weight_pages(ck);  // as the page cache held them at the end of the run
+    j["weights_resident_bytes"] = pages.resident;
+    j["weights_on_huge_pages_bytes"] = pages.on_huge_pages;
     j["matmul_params_per_token"] = cost.matmul_params;
     json list = json::array();
     for (const BackendRun& r : runs) {
@@ -440,6 +453,9 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
                     double(mapped->nbytes) / (1 << 20));
     std::printf("  OpenBLAS sgemm %d³                    %9.2f GFLOP/s\n", limits.gemm_n(), sgemm);
     std::printf("  weight bytes per decoded token         %9.1f MB  → roofline %.2f tok/s\n", cost.decode_bytes / 1e6, roofline_tok_s);
+    if (pages.resident > 0)
+        std::printf("  weights resident on 2 MiB pages        %9.1f %% of %.0f MiB\n", 100.0 * pages.huge_fraction(),
+                    double(pages.resident) / (1 << 20));
     std::printf("  params multiplied per prefill token    %9.1f M (+ LM head %.1f M once per prompt)\n\n", cost.matmul_params / 1e6,
                 cost.lm_head_params / 1e6);
     std::printf("%-7s %-16s %12s %10s %12s %9s\n", "backend", "phase", "tok/s", "GFLOP/s", "fraction", "RSS MiB");
@@ -475,6 +491,10 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
                     "%s; its fraction is of float32 sgemm peak, so it can pass 100%%\n",
                     have_bf16_dot() ? "prompts and decoded tokens multiplied with vdpbf16ps (two bf16 products per float32 lane)"
                                     : "vdpbf16ps not used (no AVX512-BF16, or GEMMA4_BF16_DOT=0): rounded inputs, float32 path");
+    if (pages.resident > 0 && pages.huge_fraction() < 0.9)
+        std::printf("2 MiB pages: decode reads weights on them faster (docs/performance.md, round 10). Pages the page cache held\n"
+                    "before this run stay small: a checkpoint read afresh (e.g. after a reboot) comes in on 2 MiB pages where\n"
+                    "the kernel allows it (transparent_hugepage 'madvise' or 'always').\n");
     std::printf("RSS MiB: peak resident set while that backend ran (the weights are mapped: pages touched count; the\n"
                 "%lld MiB bandwidth buffer is freed before the model runs and is not in it)\n",
                 static_cast<long long>(limits.buffer_bytes() >> 20));

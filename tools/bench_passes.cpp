@@ -251,6 +251,9 @@ int bench_passes(const Args& args, const std::vector<std::string>& backend_names
         j["bandwidth_mapped_tensor"] = mapped->name;
         j["bandwidth_streams"] = limits.best_streams();
     }
+    const bench::WeightPages pages = bench::weight_pages(ck);
+    j["weights_resident_bytes"] = pages.resident;
+    j["weights_on_huge_pages_bytes"] = pages.on_huge_pages;
     j["backends"] = out_list;
     if (as_json) {
         std::printf("%s\n", j.dump(2).c_str());
@@ -265,6 +268,8 @@ int bench_passes(const Args& args, const std::vector<std::string>& backend_names
                     mapped->name.c_str(), limits.best_streams(), limits.best_streams() == 1 ? "" : "s");
     else
         std::printf("bandwidth: full samples before and after each decode (no tensor far larger than the caches to read between tokens)\n");
+    if (pages.resident > 0)
+        std::printf("weights resident on 2 MiB pages: %.1f %% of %.0f MiB\n", 100.0 * pages.huge_fraction(), double(pages.resident) / (1 << 20));
     for (const json& e : out_list) {
         std::printf("\n%s: %.2f ms a token at %.2f GB/s (median %s): matmul passes %.2f ms (%.1f%%) reading %.2f GB/s,\n"
                     "everything else %.2f ms\n",
