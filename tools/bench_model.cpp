@@ -491,7 +491,7 @@ int bench_model(const Args& args, const std::vector<std::string>& backend_names,
                     "%s; its fraction is of float32 sgemm peak, so it can pass 100%%\n",
                     have_bf16_dot() ? "prompts and decoded tokens multiplied with vdpbf16ps (two bf16 products per float32 lane)"
                                     : "vdpbf16ps not used (no AVX512-BF16, or GEMMA4_BF16_DOT=0): rounded inputs, float32 path");
-    if (pages.resident > 0 && pages.huge_fraction() < 0.9)
+    if (mapped && pages.resident > 0 && pages.huge_fraction() < 0.9)  // a model far larger than the caches
         std::printf("2 MiB pages: decode reads weights on them faster (docs/performance.md, round 10). Pages the page cache held\n"
                     "before this run stay small: a checkpoint read afresh (e.g. after a reboot) comes in on 2 MiB pages where\n"
                     "the kernel allows it (transparent_hugepage 'madvise' or 'always').\n");
