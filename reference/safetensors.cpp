@@ -272,9 +272,10 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     map_size_ = static_cast<size_t>(file_size);
     // Decoding streams every weight once a token. On 4 KiB pages that is a page-table walk every 4 KiB (26B-A4B's
     // 4-layer slice: ~2.3 GB, ~560 000 pages a token); on 2 MiB pages one every 2 MiB. Measured on this project's
-    // machine (docs/performance.md, round 10): over the same memory, every decode pass kind took 1.02-1.35x as long
-    // through 4 KiB pages as through 2 MiB ones. The kernel honours the hint where it reads the file into the page
-    // cache (which then holds 2 MiB folios); pages it already holds in small folios stay small until evicted.
+    // machine (docs/performance.md, round 10): over the same memory, the decode pass kinds took 1.02-1.16x (26B-A4B
+    // slice) and 1.03-1.51x (E2B) as long through 4 KiB pages as through 2 MiB ones. The kernel honours the hint where
+    // it reads the file into the page cache (which then holds 2 MiB folios); pages it already holds in small folios
+    // stay small until evicted.
     advise_pages(addr, map_size_, true);
 
     // From here on a throw must unmap: the destructor does not run for a half-built object.
